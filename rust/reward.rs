@@ -1,0 +1,425 @@
+//! Countdown reward: one response in, a [`Score`] out — value, typed outcome,
+//! the extracted answer and its numeric result. A malformed response is data
+//! (an [`Outcome`]), never an error.
+//!
+//! Two modes:
+//! * [`Mode::TinyZero`] reproduces the reward TinyZero (and so the paper) used,
+//!   score for score, on every response the original finishes scoring: text
+//!   after the first `Assistant:` (else `<|im_start|>assistant`), last line
+//!   only, last `<answer>…</answer>` on it, Unicode-digit multiset check,
+//!   character whitelist, Python `eval` semantics (see [`crate::pyeval`]),
+//!   `|value - target| < 1e-5`. Where the original hangs or crashes it returns
+//!   promptly with the format score and [`Outcome::TooLarge`].
+//! * [`Mode::Strict`] is exact: the last `<answer>…</answer>` anywhere after the
+//!   assistant marker (or in the whole text when there is none), surrounding
+//!   whitespace ignored, parsed by the strict grammar of [`crate::expr`]
+//!   (integers, `+ - * /`, parentheses), exact rational value equal to the target.
+
+use memchr::memmem;
+use rayon::prelude::*;
+
+use crate::expr;
+use crate::pyeval::{self, Failure, PyValue};
+use crate::unicode_tables::{DIGIT_ZEROS, PY_WHITESPACE};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    TinyZero,
+    Strict,
+}
+
+impl Mode {
+    pub fn parse(name: &str) -> Option<Mode> {
+        match name {
+            "tinyzero" => Some(Mode::TinyZero),
+            "strict" => Some(Mode::Strict),
+            _ => None,
+        }
+    }
+}
+
+/// What happened to one response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The answer uses the numbers exactly once and reaches the target.
+    Correct,
+    /// Well-formed answer with the right numbers, but another value.
+    WrongValue,
+    /// The answer's numbers are not exactly the puzzle's numbers.
+    WrongNumbers,
+    /// The answer is not an expression the mode accepts (syntax, characters).
+    Unparsable,
+    /// Evaluation failed: division by zero, or (TinyZero) a Python `TypeError`.
+    EvalError,
+    /// A value or expression beyond the limits, where the original overflows or hangs.
+    TooLarge,
+    /// No complete `<answer>…</answer>` where the mode looks for one.
+    NoAnswer,
+    /// TinyZero only: an answer exists, but not on the last line (it scores 0).
+    AnswerNotOnLastLine,
+    /// TinyZero only: neither `Assistant:` nor `<|im_start|>assistant` occurs.
+    NoAssistant,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Correct,
+        Outcome::WrongValue,
+        Outcome::WrongNumbers,
+        Outcome::Unparsable,
+        Outcome::EvalError,
+        Outcome::TooLarge,
+        Outcome::NoAnswer,
+        Outcome::AnswerNotOnLastLine,
+        Outcome::NoAssistant,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Correct => "correct",
+            Outcome::WrongValue => "wrong_value",
+            Outcome::WrongNumbers => "wrong_numbers",
+            Outcome::Unparsable => "unparsable",
+            Outcome::EvalError => "eval_error",
+            Outcome::TooLarge => "too_large",
+            Outcome::NoAnswer => "no_answer",
+            Outcome::AnswerNotOnLastLine => "answer_not_last_line",
+            Outcome::NoAssistant => "no_assistant",
+        }
+    }
+}
+
+/// Reward settings shared by a batch.
+#[derive(Clone, Copy, Debug)]
+pub struct ScoreConfig {
+    pub mode: Mode,
+    pub format_score: f64,
+    pub correct_score: f64,
+}
+
+impl Default for ScoreConfig {
+    fn default() -> Self {
+        ScoreConfig { mode: Mode::TinyZero, format_score: 0.1, correct_score: 1.0 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Score {
+    pub value: f64,
+    pub outcome: Outcome,
+    /// The extracted answer text (stripped), if one was found.
+    pub answer: Option<String>,
+    /// The answer's numeric value as a float, when it evaluated to a real number.
+    pub result: Option<f64>,
+}
+
+const ASSISTANT: &[u8] = b"Assistant:";
+const IM_ASSISTANT: &[u8] = b"<|im_start|>assistant";
+const OPEN: &[u8] = b"<answer>";
+const CLOSE: &[u8] = b"</answer>";
+
+/// Score one response.
+pub fn score(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> Score {
+    match cfg.mode {
+        Mode::TinyZero => score_tinyzero(text, numbers, target, cfg),
+        Mode::Strict => score_strict(text, numbers, target, cfg),
+    }
+}
+
+/// Score a batch in parallel (rayon; `RAYON_NUM_THREADS` is respected).
+/// `numbers[i]` and `targets[i]` belong to `texts[i]`.
+pub fn score_batch<S: AsRef<str> + Sync, N: AsRef<[i64]> + Sync>(
+    texts: &[S],
+    numbers: &[N],
+    targets: &[i64],
+    cfg: &ScoreConfig,
+) -> Vec<Score> {
+    assert!(texts.len() == numbers.len() && texts.len() == targets.len());
+    let one = |i: usize| score(texts[i].as_ref(), numbers[i].as_ref(), targets[i], cfg);
+    if texts.len() < 64 {
+        return (0..texts.len()).map(one).collect();
+    }
+    (0..texts.len()).into_par_iter().with_min_len(32).map(one).collect()
+}
+
+fn text_after_marker(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    if let Some(i) = memmem::find(b, ASSISTANT) {
+        return Some(&text[i + ASSISTANT.len()..]);
+    }
+    memmem::find(b, IM_ASSISTANT).map(|i| &text[i + IM_ASSISTANT.len()..])
+}
+
+/// Byte range of the last `<answer>(.*?)</answer>` group in `line`, as Python's
+/// `re.finditer` would find it (`line` holds no `\n`, so `.` matches all of it).
+fn last_answer_on_line(line: &str) -> Option<(usize, usize)> {
+    let b = line.as_bytes();
+    let (open, close) = (memmem::Finder::new(OPEN), memmem::Finder::new(CLOSE));
+    let mut pos = 0;
+    let mut last = None;
+    while let Some(s) = open.find(&b[pos..]) {
+        let start = pos + s + OPEN.len();
+        match close.find(&b[start..]) {
+            Some(e) => {
+                last = Some((start, start + e));
+                pos = start + e + CLOSE.len();
+            }
+            // No closing tag after this opening: none after any later one either.
+            None => break,
+        }
+    }
+    last
+}
+
+fn is_py_whitespace(c: char) -> bool {
+    PY_WHITESPACE.binary_search(&(c as u32)).is_ok()
+}
+
+/// The value of `c` if it is a Unicode decimal digit (Python's `\d`).
+fn digit_value(c: char) -> Option<u32> {
+    let cp = c as u32;
+    if c.is_ascii() {
+        return c.to_digit(10);
+    }
+    let i = DIGIT_ZEROS.partition_point(|&z| z <= cp);
+    let zero = *DIGIT_ZEROS.get(i.checked_sub(1)?)?;
+    (cp - zero < 10).then_some(cp - zero)
+}
+
+/// Python's `str.strip()` with no arguments.
+fn py_strip(s: &str) -> &str {
+    s.trim_matches(is_py_whitespace)
+}
+
+/// `sorted(int(r) for r in re.findall(r'\d+', answer)) == sorted(numbers)`.
+fn numbers_match(answer: &str, numbers: &[i64]) -> bool {
+    let mut found: Vec<u64> = Vec::with_capacity(numbers.len());
+    let mut current: Option<u64> = None; // None inside a run: the run overflowed u64
+    let mut in_run = false;
+    for c in answer.chars() {
+        match digit_value(c) {
+            Some(d) => {
+                if !in_run {
+                    in_run = true;
+                    current = Some(0);
+                }
+                current = current.and_then(|v| v.checked_mul(10)?.checked_add(d as u64));
+            }
+            None if in_run => {
+                in_run = false;
+                // A run too big for u64 can equal no puzzle number.
+                let Some(v) = current else { return false };
+                found.push(v);
+                if found.len() > numbers.len() {
+                    return false;
+                }
+            }
+            None => {}
+        }
+    }
+    if in_run {
+        let Some(v) = current else { return false };
+        found.push(v);
+    }
+    if found.len() != numbers.len() {
+        return false;
+    }
+    let mut want: Vec<i64> = numbers.to_vec();
+    want.sort_unstable();
+    found.sort_unstable();
+    want.iter().zip(&found).all(|(&w, &f)| w >= 0 && w as u64 == f)
+}
+
+/// `re.match(r'^[\d+\-*/().\s]+$', answer)`.
+fn whitelisted(answer: &str) -> bool {
+    !answer.is_empty()
+        && answer.chars().all(|c| {
+            matches!(c, '+' | '-' | '*' | '/' | '(' | ')' | '.')
+                || digit_value(c).is_some()
+                || is_py_whitespace(c)
+        })
+}
+
+fn score_tinyzero(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> Score {
+    let miss = |outcome| Score { value: 0.0, outcome, answer: None, result: None };
+    let Some(rest) = text_after_marker(text) else {
+        return miss(Outcome::NoAssistant);
+    };
+    let line_start = memchr::memrchr(b'\n', rest.as_bytes()).map_or(0, |i| i + 1);
+    let line = &rest[line_start..];
+    let Some((s, e)) = last_answer_on_line(line) else {
+        let elsewhere = rest[..line_start].split('\n').any(|l| last_answer_on_line(l).is_some());
+        return miss(if elsewhere { Outcome::AnswerNotOnLastLine } else { Outcome::NoAnswer });
+    };
+    let answer = py_strip(&line[s..e]);
+    let fmt = |outcome, result| Score {
+        value: cfg.format_score,
+        outcome,
+        answer: Some(answer.to_string()),
+        result,
+    };
+    if !numbers_match(answer, numbers) {
+        return fmt(Outcome::WrongNumbers, None);
+    }
+    if !whitelisted(answer) {
+        return fmt(Outcome::Unparsable, None);
+    }
+    let value = match pyeval::eval(answer) {
+        Ok(v) => v,
+        Err(Failure::Syntax) => return fmt(Outcome::Unparsable, None),
+        Err(Failure::Runtime) => return fmt(Outcome::EvalError, None),
+        Err(Failure::TooLarge) => return fmt(Outcome::TooLarge, None),
+    };
+    // abs(result - target) < 1e-5, as Python computes it for each type.
+    let (close, result) = match &value {
+        PyValue::Int(i) => {
+            let result = pyeval::int_to_float(i).ok();
+            (*i == num_bigint::BigInt::from(target), result)
+        }
+        PyValue::Float(f) => ((f - target as f64).abs() < 1e-5, Some(*f)),
+        PyValue::Complex(re, im) => {
+            let (dr, di) = (re - target as f64, *im);
+            let d = dr.hypot(di);
+            if d.is_infinite() && dr.is_finite() && di.is_finite() {
+                return fmt(Outcome::TooLarge, None); // "absolute value too large"
+            }
+            (d < 1e-5, None)
+        }
+        PyValue::Other => return fmt(Outcome::EvalError, None),
+    };
+    Score {
+        value: if close { cfg.correct_score } else { cfg.format_score },
+        outcome: if close { Outcome::Correct } else { Outcome::WrongValue },
+        answer: Some(answer.to_string()),
+        result,
+    }
+}
+
+fn score_strict(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> Score {
+    let rest = text_after_marker(text).unwrap_or(text);
+    let b = rest.as_bytes();
+    let found = memmem::rfind(b, CLOSE)
+        .and_then(|e| memmem::rfind(&b[..e], OPEN).map(|s| (s + OPEN.len(), e)));
+    let Some((s, e)) = found else {
+        return Score { value: 0.0, outcome: Outcome::NoAnswer, answer: None, result: None };
+    };
+    let answer = rest[s..e].trim();
+    let fmt = |outcome, result| Score {
+        value: cfg.format_score,
+        outcome,
+        answer: Some(answer.to_string()),
+        result,
+    };
+    let tree = match expr::parse(answer) {
+        Ok(t) => t,
+        Err(err) if matches!(err.kind, expr::ExprErrorKind::TooLong { .. } | expr::ExprErrorKind::TooDeep) => {
+            return fmt(Outcome::TooLarge, None)
+        }
+        Err(_) => return fmt(Outcome::Unparsable, None),
+    };
+    let mut used: Vec<u64> = expr::numbers(&tree);
+    let mut want: Vec<i64> = numbers.to_vec();
+    used.sort_unstable();
+    want.sort_unstable();
+    if used.len() != want.len() || want.iter().zip(&used).any(|(&w, &u)| w < 0 || w as u64 != u) {
+        return fmt(Outcome::WrongNumbers, None);
+    }
+    match expr::evaluate(&tree) {
+        Err(err) if err.kind == expr::ExprErrorKind::DivisionByZero => fmt(Outcome::EvalError, None),
+        Err(_) => fmt(Outcome::TooLarge, None),
+        Ok(v) => {
+            let correct = v == crate::rational::Rational::integer(target as i128);
+            Score {
+                value: if correct { cfg.correct_score } else { cfg.format_score },
+                outcome: if correct { Outcome::Correct } else { Outcome::WrongValue },
+                answer: Some(answer.to_string()),
+                result: Some(v.to_f64()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tz(text: &str, numbers: &[i64], target: i64) -> (f64, &'static str) {
+        let s = score(text, numbers, target, &ScoreConfig::default());
+        (s.value, s.outcome.label())
+    }
+
+    fn strict(text: &str, numbers: &[i64], target: i64) -> (f64, &'static str) {
+        let cfg = ScoreConfig { mode: Mode::Strict, ..ScoreConfig::default() };
+        let s = score(text, numbers, target, &cfg);
+        (s.value, s.outcome.label())
+    }
+
+    #[test]
+    fn tinyzero_outcomes() {
+        let n = [44, 19, 35];
+        assert_eq!(tz("Assistant: <answer>(44 + 19) + 35</answer>", &n, 98), (1.0, "correct"));
+        assert_eq!(tz("Assistant: <answer>44 + 19 - 35</answer>", &n, 98), (0.1, "wrong_value"));
+        assert_eq!(tz("Assistant: <answer>44 + 19</answer>", &n, 98), (0.1, "wrong_numbers"));
+        assert_eq!(tz("Assistant: <answer>44 + 19 + 35 x</answer>", &n, 98), (0.1, "unparsable"));
+        assert_eq!(tz("Assistant: <answer>44 + (19 +) 35</answer>", &n, 98), (0.1, "unparsable"));
+        assert_eq!(tz("Assistant: <answer>44 / (19 - 19) + 35</answer>", &[44, 19, 19, 35], 1), (0.1, "eval_error"));
+        assert_eq!(tz("Assistant: thinking", &n, 98), (0.0, "no_answer"));
+        assert_eq!(tz("Assistant: <answer>44 + 19 + 35</answer>\n", &n, 98), (0.0, "answer_not_last_line"));
+        assert_eq!(tz("<answer>44 + 19 + 35</answer>", &n, 98), (0.0, "no_assistant"));
+        assert_eq!(tz("<|im_start|>assistant\n<answer>44 + 19 + 35</answer>", &n, 98), (1.0, "correct"));
+        assert_eq!(tz("Assistant: <answer>76**61**51**20</answer>", &[76, 61, 51, 20], 1), (0.1, "too_large"));
+    }
+
+    #[test]
+    fn tinyzero_quirks_are_kept() {
+        // Glued decimals count as two numbers: 1.5 "uses" 1 and 5.
+        assert_eq!(tz("Assistant: <answer>1.5 * 2</answer>", &[1, 5, 2], 3), (1.0, "correct"));
+        // The last of several answers on the line wins.
+        assert_eq!(tz("Assistant: <answer>1+2</answer> <answer>1*2</answer>", &[1, 2], 3), (0.1, "wrong_value"));
+        // Unicode digits pass the numbers check but are a syntax error for eval.
+        assert_eq!(tz("Assistant: <answer>\u{663}+1</answer>", &[3, 1], 4), (0.1, "unparsable"));
+        // Whitespace around the answer is stripped, including Python-only whitespace.
+        assert_eq!(tz("Assistant: <answer>\x1c 1+2 \u{3000}</answer>", &[1, 2], 3), (1.0, "correct"));
+        // Floor division and powers are Python's.
+        assert_eq!(tz("Assistant: <answer>7//2</answer>", &[7, 2], 3), (1.0, "correct"));
+        assert_eq!(tz("Assistant: <answer>2**3</answer>", &[2, 3], 8), (1.0, "correct"));
+    }
+
+    #[test]
+    fn strict_outcomes() {
+        let n = [44, 19, 35];
+        assert_eq!(strict("<answer> 44 + 19 + 35 </answer>\n", &n, 98), (1.0, "correct"));
+        assert_eq!(strict("Assistant: <answer>\n44 + 19 + 35\n</answer>\n\n", &n, 98), (1.0, "correct"));
+        assert_eq!(strict("<answer>1.5 * 2</answer>", &[1, 5, 2], 3), (0.1, "unparsable"));
+        assert_eq!(strict("<answer>2 ** 3</answer>", &[2, 3], 8), (0.1, "unparsable"));
+        assert_eq!(strict("<answer>-44 + 19 + 35</answer>", &n, 10), (0.1, "unparsable"));
+        assert_eq!(strict("<answer>44 + 19</answer>", &n, 63), (0.1, "wrong_numbers"));
+        assert_eq!(strict("<answer>44 / (19 - 19) + 35</answer>", &[44, 19, 19, 35], 1), (0.1, "eval_error"));
+        assert_eq!(strict("no tags", &n, 98), (0.0, "no_answer"));
+        // Exact: 1/3 * 3 is 1, no float tolerance needed or allowed.
+        assert_eq!(strict("<answer>1 / 3 * 3</answer>", &[1, 3, 3], 1), (1.0, "correct"));
+    }
+
+    #[test]
+    fn batch_equals_map() {
+        let texts: Vec<String> = (0..300)
+            .map(|i| format!("Assistant: <answer>{} + {}</answer>", i % 7, i % 5))
+            .collect();
+        let numbers: Vec<Vec<i64>> = (0..300).map(|i| vec![i % 7, i % 5]).collect();
+        let targets: Vec<i64> = (0..300).map(|i| (i % 11) as i64).collect();
+        let cfg = ScoreConfig::default();
+        let batch = score_batch(&texts, &numbers, &targets, &cfg);
+        for i in 0..300 {
+            assert_eq!(batch[i], score(&texts[i], &numbers[i], targets[i], &cfg));
+        }
+    }
+
+    #[test]
+    fn digit_table() {
+        assert_eq!(digit_value('7'), Some(7));
+        assert_eq!(digit_value('\u{663}'), Some(3));
+        assert_eq!(digit_value('\u{FF19}'), Some(9));
+        assert_eq!(digit_value('x'), None);
+        assert_eq!(digit_value('\u{B2}'), None); // superscript two is not Nd
+    }
+}
