@@ -58,8 +58,16 @@ impl Op {
 /// evaluation errors can point at the operator that failed.
 #[derive(Clone, Debug)]
 pub enum Node {
-    Num { value: u64, offset: usize },
-    Bin { op: Op, offset: usize, left: Box<Node>, right: Box<Node> },
+    Num {
+        value: u64,
+        offset: usize,
+    },
+    Bin {
+        op: Op,
+        offset: usize,
+        left: Box<Node>,
+        right: Box<Node>,
+    },
 }
 
 impl PartialEq for Node {
@@ -68,8 +76,18 @@ impl PartialEq for Node {
         match (self, other) {
             (Node::Num { value: a, .. }, Node::Num { value: b, .. }) => a == b,
             (
-                Node::Bin { op: o1, left: l1, right: r1, .. },
-                Node::Bin { op: o2, left: l2, right: r2, .. },
+                Node::Bin {
+                    op: o1,
+                    left: l1,
+                    right: r1,
+                    ..
+                },
+                Node::Bin {
+                    op: o2,
+                    left: l2,
+                    right: r2,
+                    ..
+                },
             ) => o1 == o2 && l1 == l2 && r1 == r2,
             _ => false,
         }
@@ -111,7 +129,10 @@ impl ExprError {
 
     /// True for errors found while evaluating a well-formed expression.
     pub fn is_evaluation_error(&self) -> bool {
-        matches!(self.kind, ExprErrorKind::DivisionByZero | ExprErrorKind::Overflow)
+        matches!(
+            self.kind,
+            ExprErrorKind::DivisionByZero | ExprErrorKind::Overflow
+        )
     }
 }
 
@@ -120,9 +141,7 @@ impl fmt::Display for ExprError {
         use ExprErrorKind::*;
         match &self.kind {
             Empty => write!(f, "empty expression")?,
-            TooLong { len } => {
-                write!(f, "expression is {len} bytes long; the limit is {MAX_LEN}")?
-            }
+            TooLong { len } => write!(f, "expression is {len} bytes long; the limit is {MAX_LEN}")?,
             UnexpectedChar(c) => write!(f, "unexpected character {c:?}")?,
             ExpectedOperand { found } => write!(f, "expected a number or '(' but found {found}")?,
             ExpectedOperator { found } => {
@@ -140,9 +159,7 @@ impl fmt::Display for ExprError {
                 write!(f, "'{op}' is not a Countdown operation (use + - * /)")?
             }
             TooDeep => write!(f, "parentheses nested deeper than {MAX_DEPTH}")?,
-            LiteralTooLong => {
-                write!(f, "integer literal longer than {MAX_LITERAL_DIGITS} digits")?
-            }
+            LiteralTooLong => write!(f, "integer literal longer than {MAX_LITERAL_DIGITS} digits")?,
             DivisionByZero => write!(f, "division by zero")?,
             Overflow => write!(f, "value exceeds the exact 128-bit rational range")?,
         }
@@ -168,7 +185,8 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn skip_ws(&mut self) {
-        while self.pos < self.bytes.len() && matches!(self.bytes[self.pos], b' ' | b'\t' | b'\n' | b'\r')
+        while self.pos < self.bytes.len()
+            && matches!(self.bytes[self.pos], b' ' | b'\t' | b'\n' | b'\r')
         {
             self.pos += 1;
         }
@@ -190,7 +208,12 @@ impl<'a> Parser<'a> {
             let offset = self.pos;
             self.pos += 1;
             let right = self.term()?;
-            left = Node::Bin { op, offset, left: Box::new(left), right: Box::new(right) };
+            left = Node::Bin {
+                op,
+                offset,
+                left: Box::new(left),
+                right: Box::new(right),
+            };
         }
     }
 
@@ -207,12 +230,20 @@ impl<'a> Parser<'a> {
             if let Some(&next) = self.bytes.get(offset + 1) {
                 if next == self.bytes[offset] {
                     let name = if next == b'*' { "**" } else { "//" };
-                    return Err(ExprError::new(offset, ExprErrorKind::UnsupportedOperator(name)));
+                    return Err(ExprError::new(
+                        offset,
+                        ExprErrorKind::UnsupportedOperator(name),
+                    ));
                 }
             }
             self.pos += 1;
             let right = self.atom()?;
-            left = Node::Bin { op, offset, left: Box::new(left), right: Box::new(right) };
+            left = Node::Bin {
+                op,
+                offset,
+                left: Box::new(left),
+                right: Box::new(right),
+            };
         }
     }
 
@@ -240,9 +271,10 @@ impl<'a> Parser<'a> {
                     Some(_) => Err(self.unexpected_after_operand()),
                 }
             }
-            Some(&c @ (b'-' | b'+')) => {
-                Err(ExprError::new(start, ExprErrorKind::UnaryOperator(c as char)))
-            }
+            Some(&c @ (b'-' | b'+')) => Err(ExprError::new(
+                start,
+                ExprErrorKind::UnaryOperator(c as char),
+            )),
             Some(b'.') => Err(ExprError::new(start, ExprErrorKind::Decimal)),
             _ => {
                 if let Some(c) = self.text[start..].chars().next() {
@@ -255,7 +287,9 @@ impl<'a> Parser<'a> {
                 }
                 Err(ExprError::new(
                     start,
-                    ExprErrorKind::ExpectedOperand { found: describe_at(self.text, start) },
+                    ExprErrorKind::ExpectedOperand {
+                        found: describe_at(self.text, start),
+                    },
                 ))
             }
         }
@@ -277,8 +311,13 @@ impl<'a> Parser<'a> {
                 return Err(ExprError::new(self.pos, ExprErrorKind::NonAsciiDigit(c)));
             }
         }
-        let value = self.text[start..self.pos].parse::<u64>().expect("at most 18 ASCII digits");
-        Ok(Node::Num { value, offset: start })
+        let value = self.text[start..self.pos]
+            .parse::<u64>()
+            .expect("at most 18 ASCII digits");
+        Ok(Node::Num {
+            value,
+            offset: start,
+        })
     }
 
     /// The error for whatever follows a complete operand where an operator was expected.
@@ -293,7 +332,9 @@ impl<'a> Parser<'a> {
             Some(c) if !is_known_char(c) => ExprError::new(pos, ExprErrorKind::UnexpectedChar(c)),
             _ => ExprError::new(
                 pos,
-                ExprErrorKind::ExpectedOperator { found: describe_at(self.text, pos) },
+                ExprErrorKind::ExpectedOperator {
+                    found: describe_at(self.text, pos),
+                },
             ),
         }
     }
@@ -306,9 +347,17 @@ fn is_known_char(c: char) -> bool {
 /// Parse `text` under the strict grammar (no evaluation).
 pub fn parse(text: &str) -> Result<Node, ExprError> {
     if text.len() > MAX_LEN {
-        return Err(ExprError::new(MAX_LEN, ExprErrorKind::TooLong { len: text.len() }));
+        return Err(ExprError::new(
+            MAX_LEN,
+            ExprErrorKind::TooLong { len: text.len() },
+        ));
     }
-    let mut p = Parser { text, bytes: text.as_bytes(), pos: 0, depth: 0 };
+    let mut p = Parser {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+    };
     if p.peek().is_none() {
         return Err(ExprError::new(p.pos, ExprErrorKind::Empty));
     }
@@ -323,7 +372,12 @@ pub fn parse(text: &str) -> Result<Node, ExprError> {
 pub fn evaluate(node: &Node) -> Result<Rational, ExprError> {
     match node {
         Node::Num { value, .. } => Ok(Rational::integer(*value as i128)),
-        Node::Bin { op, offset, left, right } => {
+        Node::Bin {
+            op,
+            offset,
+            left,
+            right,
+        } => {
             let a = evaluate(left)?;
             let b = evaluate(right)?;
             let overflow = || ExprError::new(*offset, ExprErrorKind::Overflow);
@@ -362,11 +416,15 @@ pub fn print(node: &Node) -> String {
     fn walk(node: &Node, out: &mut String) {
         match node {
             Node::Num { value, .. } => out.push_str(&value.to_string()),
-            Node::Bin { op, left, right, .. } => {
+            Node::Bin {
+                op, left, right, ..
+            } => {
                 // Left operands need parentheses only at a lower precedence; right
                 // operands also at equal precedence, since the grammar is left-associative.
-                let wrap_left = matches!(**left, Node::Bin { op: l, .. } if l.precedence() < op.precedence());
-                let wrap_right = matches!(**right, Node::Bin { op: r, .. } if r.precedence() <= op.precedence());
+                let wrap_left =
+                    matches!(**left, Node::Bin { op: l, .. } if l.precedence() < op.precedence());
+                let wrap_right =
+                    matches!(**right, Node::Bin { op: r, .. } if r.precedence() <= op.precedence());
                 write_wrapped(left, wrap_left, out);
                 out.push(' ');
                 out.push(op.symbol());
@@ -410,7 +468,10 @@ fn sort_parts(parts: &mut [Part]) {
 }
 
 fn collect(node: &Node, positive: bool, additive: bool, pos: &mut Vec<Part>, neg: &mut Vec<Part>) {
-    if let Node::Bin { op, left, right, .. } = node {
+    if let Node::Bin {
+        op, left, right, ..
+    } = node
+    {
         let same_family = if additive {
             matches!(op, Op::Add | Op::Sub)
         } else {
@@ -424,12 +485,22 @@ fn collect(node: &Node, positive: bool, additive: bool, pos: &mut Vec<Part>, neg
         }
     }
     let part = match node {
-        Node::Num { value, .. } => Part { leaf: Some(*value), text: value.to_string() },
+        Node::Num { value, .. } => Part {
+            leaf: Some(*value),
+            text: value.to_string(),
+        },
         Node::Bin { op, .. } => {
             let inner = canonical(node);
             // A sum inside a product needs parentheses; a product inside a sum does not.
             let needs_parens = !additive && matches!(op, Op::Add | Op::Sub);
-            Part { leaf: None, text: if needs_parens { format!("({inner})") } else { inner } }
+            Part {
+                leaf: None,
+                text: if needs_parens {
+                    format!("({inner})")
+                } else {
+                    inner
+                },
+            }
         }
     };
     if positive {
@@ -454,7 +525,11 @@ pub fn canonical(node: &Node) -> String {
     collect(node, true, additive, &mut pos, &mut neg);
     sort_parts(&mut pos);
     sort_parts(&mut neg);
-    let (join, inverse) = if additive { (" + ", " - ") } else { (" * ", " / ") };
+    let (join, inverse) = if additive {
+        (" + ", " - ")
+    } else {
+        (" * ", " / ")
+    };
     let mut out = String::new();
     for (i, p) in pos.iter().enumerate() {
         if i > 0 {
@@ -474,7 +549,10 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> String {
-        parse(text).and_then(|n| evaluate(&n).map(|_| n)).unwrap_err().to_string()
+        parse(text)
+            .and_then(|n| evaluate(&n).map(|_| n))
+            .unwrap_err()
+            .to_string()
     }
 
     fn value(text: &str) -> Rational {
@@ -494,17 +572,32 @@ mod tests {
     #[test]
     fn error_messages_name_the_byte_and_reason() {
         assert_eq!(err(""), "empty expression at byte 0");
-        assert_eq!(err("1 +"), "expected a number or '(' but found end of input at byte 3");
+        assert_eq!(
+            err("1 +"),
+            "expected a number or '(' but found end of input at byte 3"
+        );
         assert_eq!(err("(1 + 2"), "'(' is never closed at byte 0");
         assert_eq!(err("1 + 2)"), "unmatched ')' at byte 5");
-        assert_eq!(err("-3 + 5"), "unary '-' is not allowed: Countdown's operations are binary at byte 0");
+        assert_eq!(
+            err("-3 + 5"),
+            "unary '-' is not allowed: Countdown's operations are binary at byte 0"
+        );
         assert_eq!(err("1.5 * 2"), "decimal numbers are not allowed at byte 0");
-        assert_eq!(err("2 ** 3"), "'**' is not a Countdown operation (use + - * /) at byte 2");
-        assert_eq!(err("7 // 2"), "'//' is not a Countdown operation (use + - * /) at byte 2");
+        assert_eq!(
+            err("2 ** 3"),
+            "'**' is not a Countdown operation (use + - * /) at byte 2"
+        );
+        assert_eq!(
+            err("7 // 2"),
+            "'//' is not a Countdown operation (use + - * /) at byte 2"
+        );
         assert_eq!(err("1 + x"), "unexpected character 'x' at byte 4");
         assert_eq!(err("1 + \u{663}"), "non-ASCII digit '\u{663}' at byte 4");
         assert_eq!(err("4 / (2 - 2)"), "division by zero at byte 2");
-        assert_eq!(err("1 2"), "expected an operator or ')' but found '2' at byte 2");
+        assert_eq!(
+            err("1 2"),
+            "expected an operator or ')' but found '2' at byte 2"
+        );
         assert_eq!(
             err("1234567890123456789"),
             "integer literal longer than 18 digits at byte 0"
@@ -515,17 +608,33 @@ mod tests {
     fn limits_hold() {
         let deep = format!("{}1{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
         assert!(parse(&deep).is_ok());
-        let too_deep = format!("{}1{}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
-        assert_eq!(err(&too_deep), format!("parentheses nested deeper than {MAX_DEPTH} at byte {MAX_DEPTH}"));
+        let too_deep = format!(
+            "{}1{}",
+            "(".repeat(MAX_DEPTH + 1),
+            ")".repeat(MAX_DEPTH + 1)
+        );
+        assert_eq!(
+            err(&too_deep),
+            format!("parentheses nested deeper than {MAX_DEPTH} at byte {MAX_DEPTH}")
+        );
         let long = "1+".repeat(MAX_LEN);
         assert!(err(&long).starts_with("expression is 20000 bytes long"));
-        let big = vec!["999999999999999999"; 9].join(" * ");
-        assert_eq!(err(&big), "value exceeds the exact 128-bit rational range at byte 40");
+        let big = ["999999999999999999"; 9].join(" * ");
+        assert_eq!(
+            err(&big),
+            "value exceeds the exact 128-bit rational range at byte 40"
+        );
     }
 
     #[test]
     fn print_round_trips_shape() {
-        for text in ["1 - (2 - 3)", "(1 - 2) - 3", "1 / (2 * 3)", "(1 + 2) * (3 + 4)", "1 + 2 * 3 - 4 / 5"] {
+        for text in [
+            "1 - (2 - 3)",
+            "(1 - 2) - 3",
+            "1 / (2 * 3)",
+            "(1 + 2) * (3 + 4)",
+            "1 + 2 * 3 - 4 / 5",
+        ] {
             let tree = parse(text).unwrap();
             let printed = print(&tree);
             assert_eq!(parse(&printed).unwrap(), tree, "{text} -> {printed}");
@@ -546,6 +655,13 @@ mod tests {
         assert_eq!(c("(1 + 2) * (3 + 4)"), "(2 + 1) * (4 + 3)");
         assert_eq!(c("100 - 4 * 3"), "100 - 4 * 3");
         assert_eq!(c("7"), "7");
-        assert_eq!(c("a - (b + c)".replace('a', "9").replace('b', "2").replace('c', "3").as_str()), "9 - 3 - 2");
+        assert_eq!(
+            c("a - (b + c)"
+                .replace('a', "9")
+                .replace('b', "2")
+                .replace('c', "3")
+                .as_str()),
+            "9 - 3 - 2"
+        );
     }
 }

@@ -127,7 +127,11 @@ fn validate(cfg: &GenerateConfig) -> Result<(), GenerateError> {
     if cfg.sizes.is_empty() {
         return invalid("sizes must name at least one puzzle size".into());
     }
-    if let Some(&s) = cfg.sizes.iter().find(|&&s| !(solver::MIN_NUMBERS..=solver::MAX_NUMBERS).contains(&s)) {
+    if let Some(&s) = cfg
+        .sizes
+        .iter()
+        .find(|&&s| !(solver::MIN_NUMBERS..=solver::MAX_NUMBERS).contains(&s))
+    {
         return invalid(format!(
             "sizes must be between {} and {}, got {s}",
             solver::MIN_NUMBERS,
@@ -155,7 +159,9 @@ fn validate(cfg: &GenerateConfig) -> Result<(), GenerateError> {
     }
     let (tlo, thi) = cfg.target_range;
     if tlo > thi {
-        return invalid(format!("target_range must satisfy low <= high, got ({tlo}, {thi})"));
+        return invalid(format!(
+            "target_range must satisfy low <= high, got ({tlo}, {thi})"
+        ));
     }
     if cfg.numbers_below_target && thi - 1 < vlo {
         return invalid(format!(
@@ -166,7 +172,12 @@ fn validate(cfg: &GenerateConfig) -> Result<(), GenerateError> {
     Ok(())
 }
 
-fn one(seed: u64, index: u64, cfg: &GenerateConfig, exclude: &HashSet<Vec<i64>>) -> Result<Puzzle, GenerateError> {
+fn one(
+    seed: u64,
+    index: u64,
+    cfg: &GenerateConfig,
+    exclude: &HashSet<Vec<i64>>,
+) -> Result<Puzzle, GenerateError> {
     let mut rng = Rng::new(seed, index);
     let total: f64 = cfg.size_weights.as_ref().map_or(0.0, |w| w.iter().sum());
     for _ in 0..MAX_ATTEMPTS {
@@ -194,7 +205,9 @@ fn one(seed: u64, index: u64, cfg: &GenerateConfig, exclude: &HashSet<Vec<i64>>)
         if hi < cfg.value_range.0 {
             continue;
         }
-        let numbers: Vec<i64> = (0..size).map(|_| rng.range(cfg.value_range.0, hi)).collect();
+        let numbers: Vec<i64> = (0..size)
+            .map(|_| rng.range(cfg.value_range.0, hi))
+            .collect();
         if !exclude.is_empty() {
             let mut sorted = numbers.clone();
             sorted.sort_unstable();
@@ -207,11 +220,17 @@ fn one(seed: u64, index: u64, cfg: &GenerateConfig, exclude: &HashSet<Vec<i64>>)
         }
         return Ok(Puzzle { numbers, target });
     }
-    Err(GenerateError::Exhausted { attempts: MAX_ATTEMPTS })
+    Err(GenerateError::Exhausted {
+        attempts: MAX_ATTEMPTS,
+    })
 }
 
 /// `count` puzzles, deterministic in `(seed, cfg)` and independent of threads.
-pub fn generate(count: usize, seed: u64, cfg: &GenerateConfig) -> Result<Vec<Puzzle>, GenerateError> {
+pub fn generate(
+    count: usize,
+    seed: u64,
+    cfg: &GenerateConfig,
+) -> Result<Vec<Puzzle>, GenerateError> {
     validate(cfg)?;
     let exclude: HashSet<Vec<i64>> = cfg
         .exclude
@@ -233,7 +252,11 @@ pub fn generate(count: usize, seed: u64, cfg: &GenerateConfig) -> Result<Vec<Puz
 /// puzzle key (sorted numbers, target) shared between the two. Test keys are
 /// drawn uniformly (seeded) among the distinct keys; test keeps one puzzle per
 /// key, train keeps every puzzle whose key is not in test. Both keep input order.
-pub fn split(puzzles: &[Puzzle], test_size: usize, seed: u64) -> Result<(Vec<Puzzle>, Vec<Puzzle>), GenerateError> {
+pub fn split(
+    puzzles: &[Puzzle],
+    test_size: usize,
+    seed: u64,
+) -> Result<(Vec<Puzzle>, Vec<Puzzle>), GenerateError> {
     let mut first: HashMap<(Vec<i64>, i64), usize> = HashMap::new();
     let mut keys: Vec<(Vec<i64>, i64)> = Vec::new();
     for (i, p) in puzzles.iter().enumerate() {
@@ -259,7 +282,11 @@ pub fn split(puzzles: &[Puzzle], test_size: usize, seed: u64) -> Result<(Vec<Puz
     let mut test_idx: Vec<usize> = keys[..test_size].iter().map(|k| first[k]).collect();
     test_idx.sort_unstable();
     let test = test_idx.iter().map(|&i| puzzles[i].clone()).collect();
-    let train = puzzles.iter().filter(|p| !test_keys.contains(&p.key())).cloned().collect();
+    let train = puzzles
+        .iter()
+        .filter(|p| !test_keys.contains(&p.key()))
+        .cloned()
+        .collect();
     Ok((train, test))
 }
 
@@ -308,9 +335,21 @@ mod tests {
 
     #[test]
     fn bad_configs_are_named() {
-        let bad = GenerateConfig { sizes: vec![], ..GenerateConfig::default() };
-        assert!(generate(1, 0, &bad).unwrap_err().to_string().contains("sizes"));
-        let bad = GenerateConfig { value_range: (10, 1), ..GenerateConfig::default() };
-        assert!(generate(1, 0, &bad).unwrap_err().to_string().contains("value_range"));
+        let bad = GenerateConfig {
+            sizes: vec![],
+            ..GenerateConfig::default()
+        };
+        assert!(generate(1, 0, &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("sizes"));
+        let bad = GenerateConfig {
+            value_range: (10, 1),
+            ..GenerateConfig::default()
+        };
+        assert!(generate(1, 0, &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("value_range"));
     }
 }

@@ -180,7 +180,12 @@ fn number(text: &str, start: usize, toks: &mut Vec<Tok>) -> Result<usize, Failur
 /// Evaluate `text` as CPython 3.11 would `eval` it, under the guards above.
 pub fn eval(text: &str) -> Result<PyValue, Failure> {
     let toks = tokenize(text)?;
-    let mut p = Evaluator { toks: &toks, pos: 0, runtime: None, compile: None };
+    let mut p = Evaluator {
+        toks: &toks,
+        pos: 0,
+        runtime: None,
+        compile: None,
+    };
     let v = p.expr()?;
     // eval input: an expression, optional trailing newlines, end of input.
     while matches!(p.peek(), Some(Tok::Newline)) {
@@ -290,7 +295,7 @@ impl Evaluator<'_> {
     fn apply_signs(&mut self, signs: &[bool], mut v: Val) -> Val {
         // The sign nearest the operand applies first.
         for &neg in signs.iter().rev() {
-            let Some(x) = v else { return None };
+            let x = v?;
             v = match x {
                 PyValue::Int(i) if neg => Some(PyValue::Int(-i)),
                 PyValue::Float(f) if neg => Some(PyValue::Float(-f)),
@@ -568,7 +573,11 @@ fn float_pow(iv: f64, iw: f64) -> Result<PyValue, Failure> {
     if iv.is_infinite() {
         let odd = is_odd_integer(iw);
         return float(if iw > 0.0 {
-            if odd { iv } else { iv.abs() }
+            if odd {
+                iv
+            } else {
+                iv.abs()
+            }
         } else if odd {
             0f64.copysign(iv)
         } else {
@@ -810,9 +819,15 @@ mod tests {
         let b: BigInt = BigInt::from(10).pow(399u32);
         assert_eq!(int_true_div(&a, &b), Ok(10.0));
         let huge: BigInt = BigInt::from(2).pow(2000u32);
-        assert_eq!(int_true_div(&huge, &BigInt::from(3)), Err(Failure::TooLarge));
+        assert_eq!(
+            int_true_div(&huge, &BigInt::from(3)),
+            Err(Failure::TooLarge)
+        );
         assert_eq!(int_to_float(&(BigInt::from(1) << 80u32)), Ok(2f64.powi(80)));
         // 2^53 + 1 rounds to even (2^53); 2^54 + 3 rounds up.
-        assert_eq!(int_to_float(&((BigInt::from(1) << 53u32) + 1)), Ok(2f64.powi(53)));
+        assert_eq!(
+            int_to_float(&((BigInt::from(1) << 53u32) + 1)),
+            Ok(2f64.powi(53))
+        );
     }
 }

@@ -74,7 +74,10 @@ impl Rational {
     }
 
     pub fn checked_sub(self, o: Self) -> Option<Self> {
-        self.checked_add(Rational { num: o.num.checked_neg()?, den: o.den })
+        self.checked_add(Rational {
+            num: o.num.checked_neg()?,
+            den: o.den,
+        })
     }
 
     pub fn checked_mul(self, o: Self) -> Option<Self> {
@@ -107,7 +110,10 @@ impl Ord for Rational {
     fn cmp(&self, other: &Self) -> Ordering {
         // Exact comparison through i128 cross products, falling back to f64 only
         // when those overflow (never for Countdown-sized values).
-        match (self.num.checked_mul(other.den), other.num.checked_mul(self.den)) {
+        match (
+            self.num.checked_mul(other.den),
+            other.num.checked_mul(self.den),
+        ) {
             (Some(a), Some(b)) => a.cmp(&b),
             _ => self.to_f64().total_cmp(&other.to_f64()),
         }

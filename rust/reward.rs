@@ -99,7 +99,11 @@ pub struct ScoreConfig {
 
 impl Default for ScoreConfig {
     fn default() -> Self {
-        ScoreConfig { mode: Mode::TinyZero, format_score: 0.1, correct_score: 1.0 }
+        ScoreConfig {
+            mode: Mode::TinyZero,
+            format_score: 0.1,
+            correct_score: 1.0,
+        }
     }
 }
 
@@ -139,7 +143,11 @@ pub fn score_batch<S: AsRef<str> + Sync, N: AsRef<[i64]> + Sync>(
     if texts.len() < 64 {
         return (0..texts.len()).map(one).collect();
     }
-    (0..texts.len()).into_par_iter().with_min_len(32).map(one).collect()
+    (0..texts.len())
+        .into_par_iter()
+        .with_min_len(32)
+        .map(one)
+        .collect()
 }
 
 fn text_after_marker(text: &str) -> Option<&str> {
@@ -227,7 +235,9 @@ fn numbers_match(answer: &str, numbers: &[i64]) -> bool {
     let mut want: Vec<i64> = numbers.to_vec();
     want.sort_unstable();
     found.sort_unstable();
-    want.iter().zip(&found).all(|(&w, &f)| w >= 0 && w as u64 == f)
+    want.iter()
+        .zip(&found)
+        .all(|(&w, &f)| w >= 0 && w as u64 == f)
 }
 
 /// `re.match(r'^[\d+\-*/().\s]+$', answer)`.
@@ -241,15 +251,26 @@ fn whitelisted(answer: &str) -> bool {
 }
 
 fn score_tinyzero(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> Score {
-    let miss = |outcome| Score { value: 0.0, outcome, answer: None, result: None };
+    let miss = |outcome| Score {
+        value: 0.0,
+        outcome,
+        answer: None,
+        result: None,
+    };
     let Some(rest) = text_after_marker(text) else {
         return miss(Outcome::NoAssistant);
     };
     let line_start = memchr::memrchr(b'\n', rest.as_bytes()).map_or(0, |i| i + 1);
     let line = &rest[line_start..];
     let Some((s, e)) = last_answer_on_line(line) else {
-        let elsewhere = rest[..line_start].split('\n').any(|l| last_answer_on_line(l).is_some());
-        return miss(if elsewhere { Outcome::AnswerNotOnLastLine } else { Outcome::NoAnswer });
+        let elsewhere = rest[..line_start]
+            .split('\n')
+            .any(|l| last_answer_on_line(l).is_some());
+        return miss(if elsewhere {
+            Outcome::AnswerNotOnLastLine
+        } else {
+            Outcome::NoAnswer
+        });
     };
     let answer = py_strip(&line[s..e]);
     let fmt = |outcome, result| Score {
@@ -288,8 +309,16 @@ fn score_tinyzero(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -
         PyValue::Other => return fmt(Outcome::EvalError, None),
     };
     Score {
-        value: if close { cfg.correct_score } else { cfg.format_score },
-        outcome: if close { Outcome::Correct } else { Outcome::WrongValue },
+        value: if close {
+            cfg.correct_score
+        } else {
+            cfg.format_score
+        },
+        outcome: if close {
+            Outcome::Correct
+        } else {
+            Outcome::WrongValue
+        },
         answer: Some(answer.to_string()),
         result,
     }
@@ -301,7 +330,12 @@ fn score_strict(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> 
     let found = memmem::rfind(b, CLOSE)
         .and_then(|e| memmem::rfind(&b[..e], OPEN).map(|s| (s + OPEN.len(), e)));
     let Some((s, e)) = found else {
-        return Score { value: 0.0, outcome: Outcome::NoAnswer, answer: None, result: None };
+        return Score {
+            value: 0.0,
+            outcome: Outcome::NoAnswer,
+            answer: None,
+            result: None,
+        };
     };
     let answer = rest[s..e].trim();
     let fmt = |outcome, result| Score {
@@ -312,7 +346,12 @@ fn score_strict(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> 
     };
     let tree = match expr::parse(answer) {
         Ok(t) => t,
-        Err(err) if matches!(err.kind, expr::ExprErrorKind::TooLong { .. } | expr::ExprErrorKind::TooDeep) => {
+        Err(err)
+            if matches!(
+                err.kind,
+                expr::ExprErrorKind::TooLong { .. } | expr::ExprErrorKind::TooDeep
+            ) =>
+        {
             return fmt(Outcome::TooLarge, None)
         }
         Err(_) => return fmt(Outcome::Unparsable, None),
@@ -321,17 +360,32 @@ fn score_strict(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> 
     let mut want: Vec<i64> = numbers.to_vec();
     used.sort_unstable();
     want.sort_unstable();
-    if used.len() != want.len() || want.iter().zip(&used).any(|(&w, &u)| w < 0 || w as u64 != u) {
+    if used.len() != want.len()
+        || want
+            .iter()
+            .zip(&used)
+            .any(|(&w, &u)| w < 0 || w as u64 != u)
+    {
         return fmt(Outcome::WrongNumbers, None);
     }
     match expr::evaluate(&tree) {
-        Err(err) if err.kind == expr::ExprErrorKind::DivisionByZero => fmt(Outcome::EvalError, None),
+        Err(err) if err.kind == expr::ExprErrorKind::DivisionByZero => {
+            fmt(Outcome::EvalError, None)
+        }
         Err(_) => fmt(Outcome::TooLarge, None),
         Ok(v) => {
             let correct = v == crate::rational::Rational::integer(target as i128);
             Score {
-                value: if correct { cfg.correct_score } else { cfg.format_score },
-                outcome: if correct { Outcome::Correct } else { Outcome::WrongValue },
+                value: if correct {
+                    cfg.correct_score
+                } else {
+                    cfg.format_score
+                },
+                outcome: if correct {
+                    Outcome::Correct
+                } else {
+                    Outcome::WrongValue
+                },
                 answer: Some(answer.to_string()),
                 result: Some(v.to_f64()),
             }
@@ -349,7 +403,10 @@ mod tests {
     }
 
     fn strict(text: &str, numbers: &[i64], target: i64) -> (f64, &'static str) {
-        let cfg = ScoreConfig { mode: Mode::Strict, ..ScoreConfig::default() };
+        let cfg = ScoreConfig {
+            mode: Mode::Strict,
+            ..ScoreConfig::default()
+        };
         let s = score(text, numbers, target, &cfg);
         (s.value, s.outcome.label())
     }
@@ -357,47 +414,135 @@ mod tests {
     #[test]
     fn tinyzero_outcomes() {
         let n = [44, 19, 35];
-        assert_eq!(tz("Assistant: <answer>(44 + 19) + 35</answer>", &n, 98), (1.0, "correct"));
-        assert_eq!(tz("Assistant: <answer>44 + 19 - 35</answer>", &n, 98), (0.1, "wrong_value"));
-        assert_eq!(tz("Assistant: <answer>44 + 19</answer>", &n, 98), (0.1, "wrong_numbers"));
-        assert_eq!(tz("Assistant: <answer>44 + 19 + 35 x</answer>", &n, 98), (0.1, "unparsable"));
-        assert_eq!(tz("Assistant: <answer>44 + (19 +) 35</answer>", &n, 98), (0.1, "unparsable"));
-        assert_eq!(tz("Assistant: <answer>44 / (19 - 19) + 35</answer>", &[44, 19, 19, 35], 1), (0.1, "eval_error"));
+        assert_eq!(
+            tz("Assistant: <answer>(44 + 19) + 35</answer>", &n, 98),
+            (1.0, "correct")
+        );
+        assert_eq!(
+            tz("Assistant: <answer>44 + 19 - 35</answer>", &n, 98),
+            (0.1, "wrong_value")
+        );
+        assert_eq!(
+            tz("Assistant: <answer>44 + 19</answer>", &n, 98),
+            (0.1, "wrong_numbers")
+        );
+        assert_eq!(
+            tz("Assistant: <answer>44 + 19 + 35 x</answer>", &n, 98),
+            (0.1, "unparsable")
+        );
+        assert_eq!(
+            tz("Assistant: <answer>44 + (19 +) 35</answer>", &n, 98),
+            (0.1, "unparsable")
+        );
+        assert_eq!(
+            tz(
+                "Assistant: <answer>44 / (19 - 19) + 35</answer>",
+                &[44, 19, 19, 35],
+                1
+            ),
+            (0.1, "eval_error")
+        );
         assert_eq!(tz("Assistant: thinking", &n, 98), (0.0, "no_answer"));
-        assert_eq!(tz("Assistant: <answer>44 + 19 + 35</answer>\n", &n, 98), (0.0, "answer_not_last_line"));
-        assert_eq!(tz("<answer>44 + 19 + 35</answer>", &n, 98), (0.0, "no_assistant"));
-        assert_eq!(tz("<|im_start|>assistant\n<answer>44 + 19 + 35</answer>", &n, 98), (1.0, "correct"));
-        assert_eq!(tz("Assistant: <answer>76**61**51**20</answer>", &[76, 61, 51, 20], 1), (0.1, "too_large"));
+        assert_eq!(
+            tz("Assistant: <answer>44 + 19 + 35</answer>\n", &n, 98),
+            (0.0, "answer_not_last_line")
+        );
+        assert_eq!(
+            tz("<answer>44 + 19 + 35</answer>", &n, 98),
+            (0.0, "no_assistant")
+        );
+        assert_eq!(
+            tz(
+                "<|im_start|>assistant\n<answer>44 + 19 + 35</answer>",
+                &n,
+                98
+            ),
+            (1.0, "correct")
+        );
+        assert_eq!(
+            tz(
+                "Assistant: <answer>76**61**51**20</answer>",
+                &[76, 61, 51, 20],
+                1
+            ),
+            (0.1, "too_large")
+        );
     }
 
     #[test]
     fn tinyzero_quirks_are_kept() {
         // Glued decimals count as two numbers: 1.5 "uses" 1 and 5.
-        assert_eq!(tz("Assistant: <answer>1.5 * 2</answer>", &[1, 5, 2], 3), (1.0, "correct"));
+        assert_eq!(
+            tz("Assistant: <answer>1.5 * 2</answer>", &[1, 5, 2], 3),
+            (1.0, "correct")
+        );
         // The last of several answers on the line wins.
-        assert_eq!(tz("Assistant: <answer>1+2</answer> <answer>1*2</answer>", &[1, 2], 3), (0.1, "wrong_value"));
+        assert_eq!(
+            tz(
+                "Assistant: <answer>1+2</answer> <answer>1*2</answer>",
+                &[1, 2],
+                3
+            ),
+            (0.1, "wrong_value")
+        );
         // Unicode digits pass the numbers check but are a syntax error for eval.
-        assert_eq!(tz("Assistant: <answer>\u{663}+1</answer>", &[3, 1], 4), (0.1, "unparsable"));
+        assert_eq!(
+            tz("Assistant: <answer>\u{663}+1</answer>", &[3, 1], 4),
+            (0.1, "unparsable")
+        );
         // Whitespace around the answer is stripped, including Python-only whitespace.
-        assert_eq!(tz("Assistant: <answer>\x1c 1+2 \u{3000}</answer>", &[1, 2], 3), (1.0, "correct"));
+        assert_eq!(
+            tz("Assistant: <answer>\x1c 1+2 \u{3000}</answer>", &[1, 2], 3),
+            (1.0, "correct")
+        );
         // Floor division and powers are Python's.
-        assert_eq!(tz("Assistant: <answer>7//2</answer>", &[7, 2], 3), (1.0, "correct"));
-        assert_eq!(tz("Assistant: <answer>2**3</answer>", &[2, 3], 8), (1.0, "correct"));
+        assert_eq!(
+            tz("Assistant: <answer>7//2</answer>", &[7, 2], 3),
+            (1.0, "correct")
+        );
+        assert_eq!(
+            tz("Assistant: <answer>2**3</answer>", &[2, 3], 8),
+            (1.0, "correct")
+        );
     }
 
     #[test]
     fn strict_outcomes() {
         let n = [44, 19, 35];
-        assert_eq!(strict("<answer> 44 + 19 + 35 </answer>\n", &n, 98), (1.0, "correct"));
-        assert_eq!(strict("Assistant: <answer>\n44 + 19 + 35\n</answer>\n\n", &n, 98), (1.0, "correct"));
-        assert_eq!(strict("<answer>1.5 * 2</answer>", &[1, 5, 2], 3), (0.1, "unparsable"));
-        assert_eq!(strict("<answer>2 ** 3</answer>", &[2, 3], 8), (0.1, "unparsable"));
-        assert_eq!(strict("<answer>-44 + 19 + 35</answer>", &n, 10), (0.1, "unparsable"));
-        assert_eq!(strict("<answer>44 + 19</answer>", &n, 63), (0.1, "wrong_numbers"));
-        assert_eq!(strict("<answer>44 / (19 - 19) + 35</answer>", &[44, 19, 19, 35], 1), (0.1, "eval_error"));
+        assert_eq!(
+            strict("<answer> 44 + 19 + 35 </answer>\n", &n, 98),
+            (1.0, "correct")
+        );
+        assert_eq!(
+            strict("Assistant: <answer>\n44 + 19 + 35\n</answer>\n\n", &n, 98),
+            (1.0, "correct")
+        );
+        assert_eq!(
+            strict("<answer>1.5 * 2</answer>", &[1, 5, 2], 3),
+            (0.1, "unparsable")
+        );
+        assert_eq!(
+            strict("<answer>2 ** 3</answer>", &[2, 3], 8),
+            (0.1, "unparsable")
+        );
+        assert_eq!(
+            strict("<answer>-44 + 19 + 35</answer>", &n, 10),
+            (0.1, "unparsable")
+        );
+        assert_eq!(
+            strict("<answer>44 + 19</answer>", &n, 63),
+            (0.1, "wrong_numbers")
+        );
+        assert_eq!(
+            strict("<answer>44 / (19 - 19) + 35</answer>", &[44, 19, 19, 35], 1),
+            (0.1, "eval_error")
+        );
         assert_eq!(strict("no tags", &n, 98), (0.0, "no_answer"));
         // Exact: 1/3 * 3 is 1, no float tolerance needed or allowed.
-        assert_eq!(strict("<answer>1 / 3 * 3</answer>", &[1, 3, 3], 1), (1.0, "correct"));
+        assert_eq!(
+            strict("<answer>1 / 3 * 3</answer>", &[1, 3, 3], 1),
+            (1.0, "correct")
+        );
     }
 
     #[test]

@@ -60,7 +60,10 @@ impl std::fmt::Display for SolveError {
                 "a puzzle needs {MIN_NUMBERS} to {MAX_NUMBERS} numbers, got {n}"
             ),
             SolveError::Value(v) => {
-                write!(f, "puzzle numbers must be between 0 and {MAX_VALUE}, got {v}")
+                write!(
+                    f,
+                    "puzzle numbers must be between 0 and {MAX_VALUE}, got {v}"
+                )
             }
         }
     }
@@ -101,8 +104,14 @@ impl Value for Frac {
 
     fn apply(op: Op, a: Self, b: Self) -> Option<Self> {
         let (n, d) = match op {
-            Op::Add => (a.n.checked_mul(b.d)?.checked_add(b.n.checked_mul(a.d)?)?, a.d.checked_mul(b.d)?),
-            Op::Sub => (a.n.checked_mul(b.d)?.checked_sub(b.n.checked_mul(a.d)?)?, a.d.checked_mul(b.d)?),
+            Op::Add => (
+                a.n.checked_mul(b.d)?.checked_add(b.n.checked_mul(a.d)?)?,
+                a.d.checked_mul(b.d)?,
+            ),
+            Op::Sub => (
+                a.n.checked_mul(b.d)?.checked_sub(b.n.checked_mul(a.d)?)?,
+                a.d.checked_mul(b.d)?,
+            ),
             Op::Mul => (a.n.checked_mul(b.n)?, a.d.checked_mul(b.d)?),
             Op::Div => {
                 if b.n == 0 {
@@ -166,9 +175,15 @@ impl Value for Whole {
 enum Kind {
     Leaf,
     /// A `+`/`-` chain; `inverse` is true when its last term was subtracted.
-    Sum { inverse: bool, last_key: u8 },
+    Sum {
+        inverse: bool,
+        last_key: u8,
+    },
     /// A `*`/`/` chain; `inverse` is true when its last factor was a divisor.
-    Product { inverse: bool, last_key: u8 },
+    Product {
+        inverse: bool,
+        last_key: u8,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -212,9 +227,15 @@ fn normal_form(op: Op, left: &Slot<impl Copy>, right: &Slot<impl Copy>) -> Optio
         },
     };
     let kind = if additive {
-        Kind::Sum { inverse, last_key: right.key }
+        Kind::Sum {
+            inverse,
+            last_key: right.key,
+        }
     } else {
-        Kind::Product { inverse, last_key: right.key }
+        Kind::Product {
+            inverse,
+            last_key: right.key,
+        }
     };
     ok.then_some(kind)
 }
@@ -241,7 +262,10 @@ impl<V: Value> Search<'_, V> {
     fn tree(&self, id: u16) -> Node {
         let n = self.numbers.len() as u16;
         if id < n {
-            return Node::Num { value: self.numbers[id as usize] as u64, offset: 0 };
+            return Node::Num {
+                value: self.numbers[id as usize] as u64,
+                offset: 0,
+            };
         }
         let b = self.nodes[(id - n) as usize];
         Node::Bin {
@@ -293,11 +317,24 @@ impl<V: Value> Search<'_, V> {
                     (Op::Div, a, b),
                     (Op::Div, b, a),
                 ] {
-                    let Some(kind) = normal_form(op, &l, &r) else { continue };
-                    let Some(value) = V::apply(op, l.value, r.value) else { continue };
+                    let Some(kind) = normal_form(op, &l, &r) else {
+                        continue;
+                    };
+                    let Some(value) = V::apply(op, l.value, r.value) else {
+                        continue;
+                    };
                     let id = (self.numbers.len() + self.nodes.len()) as u16;
-                    self.nodes.push(Built { op, left: l.node, right: r.node });
-                    let merged = Slot { value, node: id, key, kind };
+                    self.nodes.push(Built {
+                        op,
+                        left: l.node,
+                        right: r.node,
+                    });
+                    let merged = Slot {
+                        value,
+                        node: id,
+                        key,
+                        kind,
+                    };
                     // Replace i with the merge, j with the last slot; undo afterwards.
                     let saved_j = slots[j];
                     slots[i] = merged;
@@ -333,11 +370,20 @@ fn search<V: Value>(numbers: &[i64], target: i64, limit: usize, any: bool) -> Ve
     let mut slots: Vec<Slot<V>> = numbers
         .iter()
         .enumerate()
-        .map(|(i, &n)| Slot { value: V::leaf(n), node: i as u16, key: i as u8, kind: Kind::Leaf })
+        .map(|(i, &n)| Slot {
+            value: V::leaf(n),
+            node: i as u16,
+            key: i as u8,
+            kind: Kind::Leaf,
+        })
         .collect();
     if any {
         s.run(&mut slots, None);
-        return if s.hit { vec![String::new()] } else { Vec::new() };
+        return if s.hit {
+            vec![String::new()]
+        } else {
+            Vec::new()
+        };
     }
     s.run(&mut slots, None);
     s.found
@@ -394,16 +440,26 @@ mod tests {
 
     #[test]
     fn known_puzzles() {
-        assert_eq!(all(&[3, 3, 8, 8], 24, Rules::Rational), vec!["8 / (3 - 8 / 3)"]);
+        assert_eq!(
+            all(&[3, 3, 8, 8], 24, Rules::Rational),
+            vec!["8 / (3 - 8 / 3)"]
+        );
         assert!(all(&[3, 3, 8, 8], 24, Rules::Classic).is_empty());
-        assert_eq!(solve(&[44, 19, 35], 98, Rules::Rational, Some(1)).unwrap(), vec!["44 + 35 + 19"]);
+        assert_eq!(
+            solve(&[44, 19, 35], 98, Rules::Rational, Some(1)).unwrap(),
+            vec!["44 + 35 + 19"]
+        );
         assert!(!is_solvable(&[1, 1, 1], 100, Rules::Rational).unwrap());
         assert!(is_solvable(&[25, 50, 75, 100, 3, 6], 952, Rules::Classic).unwrap());
     }
 
     #[test]
     fn every_solution_is_exact_and_canonical() {
-        for (numbers, target) in [(vec![1, 2, 3, 4], 24), (vec![2, 3, 5, 7, 11], 100), (vec![5, 5, 5, 1], 24)] {
+        for (numbers, target) in [
+            (vec![1, 2, 3, 4], 24),
+            (vec![2, 3, 5, 7, 11], 100),
+            (vec![5, 5, 5, 1], 24),
+        ] {
             for rules in [Rules::Rational, Rules::Classic] {
                 let found = all(&numbers, target, rules);
                 let mut unique = found.clone();
@@ -411,9 +467,14 @@ mod tests {
                 assert_eq!(unique.len(), found.len());
                 for text in &found {
                     let tree = parse(text).unwrap();
-                    assert_eq!(evaluate(&tree).unwrap(), Rational::integer(target as i128), "{text}");
+                    assert_eq!(
+                        evaluate(&tree).unwrap(),
+                        Rational::integer(target as i128),
+                        "{text}"
+                    );
                     assert_eq!(&expr::canonical(&tree), text);
-                    let mut used: Vec<i64> = expr::numbers(&tree).iter().map(|&x| x as i64).collect();
+                    let mut used: Vec<i64> =
+                        expr::numbers(&tree).iter().map(|&x| x as i64).collect();
                     let mut want = numbers.clone();
                     used.sort();
                     want.sort();
@@ -425,8 +486,17 @@ mod tests {
 
     #[test]
     fn input_checks() {
-        assert_eq!(solve(&[1], 1, Rules::Rational, Some(1)), Err(SolveError::Count(1)));
-        assert_eq!(solve(&[1; 8], 1, Rules::Rational, Some(1)), Err(SolveError::Count(8)));
-        assert_eq!(solve(&[1, -2], 1, Rules::Rational, Some(1)), Err(SolveError::Value(-2)));
+        assert_eq!(
+            solve(&[1], 1, Rules::Rational, Some(1)),
+            Err(SolveError::Count(1))
+        );
+        assert_eq!(
+            solve(&[1; 8], 1, Rules::Rational, Some(1)),
+            Err(SolveError::Count(8))
+        );
+        assert_eq!(
+            solve(&[1, -2], 1, Rules::Rational, Some(1)),
+            Err(SolveError::Value(-2))
+        );
     }
 }

@@ -1,0 +1,554 @@
+//! The Python extension module `cogstar._core` — the only file that uses PyO3.
+//!
+//! Conventions: batch calls first turn every Python input into Rust data (or
+//! borrow immutable `str` buffers the call keeps alive), then release the GIL
+//! and work on all cores. Core errors become Python exceptions in one place,
+//! [`expr_err`] and [`value_err`]: `ExpressionError` (a `CogstarError`) for bad
+//! expressions, `ValueError` for caller mistakes such as an unknown `rules`.
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyIndexError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PySequence, PyString};
+
+use crate::expr::{self, ExprError, Node};
+use crate::generate::{self, GenerateConfig};
+use crate::rational::Rational;
+use crate::reward::{self, Mode, Outcome as CoreOutcome, ScoreConfig};
+use crate::solver::{self, Rules};
+
+create_exception!(
+    cogstar,
+    CogstarError,
+    PyException,
+    "Base class of every error cogstar raises."
+);
+create_exception!(
+    cogstar,
+    ExpressionError,
+    CogstarError,
+    "An expression could not be parsed or evaluated; the message names the byte offset and the reason."
+);
+
+fn expr_err(e: &ExprError) -> PyErr {
+    ExpressionError::new_err(e.to_string())
+}
+
+fn value_err(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+fn parse_rules(rules: &str) -> PyResult<Rules> {
+    Rules::parse(rules).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "rules must be 'rational' or 'classic', got {rules:?}"
+        ))
+    })
+}
+
+fn parse_mode(mode: &str) -> PyResult<Mode> {
+    Mode::parse(mode).ok_or_else(|| {
+        PyValueError::new_err(format!("mode must be 'tinyzero' or 'strict', got {mode:?}"))
+    })
+}
+
+fn fraction<'py>(py: Python<'py>, r: Rational) -> PyResult<Bound<'py, PyAny>> {
+    py.import("fractions")?
+        .getattr("Fraction")?
+        .call1((r.numer(), r.denom()))
+}
+
+// ---------------------------------------------------------------------------
+// Expressions
+// ---------------------------------------------------------------------------
+
+/// A parsed Countdown expression (strict grammar: integers, + - * /, parentheses).
+#[pyclass(frozen, module = "cogstar._core")]
+struct Expr {
+    node: Node,
+    value: Result<Rational, ExprError>,
+}
+
+#[pymethods]
+impl Expr {
+    /// The exact value as a `fractions.Fraction`; raises `ExpressionError` on division by zero.
+    #[getter]
+    fn value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match &self.value {
+            Ok(v) => fraction(py, *v),
+            Err(e) => Err(expr_err(e)),
+        }
+    }
+
+    /// The integer literals, in the order written.
+    #[getter]
+    fn numbers(&self) -> Vec<u64> {
+        expr::numbers(&self.node)
+    }
+
+    /// The form shared by every expression equal to this one up to commutativity and associativity.
+    #[getter]
+    fn canonical(&self) -> String {
+        expr::canonical(&self.node)
+    }
+
+    fn __str__(&self) -> String {
+        expr::print(&self.node)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Expr({:?})", expr::print(&self.node))
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<Expr>()
+            .is_ok_and(|o| o.get().node == self.node)
+    }
+
+    fn __hash__(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        expr::print(&self.node).hash(&mut h);
+        h.finish()
+    }
+}
+
+/// Parse (and exactly evaluate) a Countdown expression.
+#[pyfunction]
+fn parse_expression(text: &str) -> PyResult<Expr> {
+    let node = expr::parse(text).map_err(|e| expr_err(&e))?;
+    let value = expr::evaluate(&node);
+    Ok(Expr { node, value })
+}
+
+/// The canonical form of an expression (see `Expr.canonical`).
+#[pyfunction]
+fn canonical_form(text: &str) -> PyResult<String> {
+    expr::parse(text)
+        .map(|n| expr::canonical(&n))
+        .map_err(|e| expr_err(&e))
+}
+
+// ---------------------------------------------------------------------------
+// Reward
+// ---------------------------------------------------------------------------
+
+/// What happened to one response; `str(outcome)` is its lowercase label.
+#[pyclass(
+    eq,
+    eq_int,
+    frozen,
+    hash,
+    skip_from_py_object,
+    module = "cogstar._core"
+)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Outcome {
+    #[pyo3(name = "CORRECT")]
+    Correct,
+    #[pyo3(name = "WRONG_VALUE")]
+    WrongValue,
+    #[pyo3(name = "WRONG_NUMBERS")]
+    WrongNumbers,
+    #[pyo3(name = "UNPARSABLE")]
+    Unparsable,
+    #[pyo3(name = "EVAL_ERROR")]
+    EvalError,
+    #[pyo3(name = "TOO_LARGE")]
+    TooLarge,
+    #[pyo3(name = "NO_ANSWER")]
+    NoAnswer,
+    #[pyo3(name = "ANSWER_NOT_LAST_LINE")]
+    AnswerNotOnLastLine,
+    #[pyo3(name = "NO_ASSISTANT")]
+    NoAssistant,
+}
+
+impl From<CoreOutcome> for Outcome {
+    fn from(o: CoreOutcome) -> Self {
+        match o {
+            CoreOutcome::Correct => Outcome::Correct,
+            CoreOutcome::WrongValue => Outcome::WrongValue,
+            CoreOutcome::WrongNumbers => Outcome::WrongNumbers,
+            CoreOutcome::Unparsable => Outcome::Unparsable,
+            CoreOutcome::EvalError => Outcome::EvalError,
+            CoreOutcome::TooLarge => Outcome::TooLarge,
+            CoreOutcome::NoAnswer => Outcome::NoAnswer,
+            CoreOutcome::AnswerNotOnLastLine => Outcome::AnswerNotOnLastLine,
+            CoreOutcome::NoAssistant => Outcome::NoAssistant,
+        }
+    }
+}
+
+impl Outcome {
+    fn core(self) -> CoreOutcome {
+        CoreOutcome::ALL
+            .into_iter()
+            .find(|&c| Outcome::from(c) == self)
+            .expect("one-to-one")
+    }
+}
+
+#[pymethods]
+impl Outcome {
+    fn __str__(&self) -> &'static str {
+        self.core().label()
+    }
+
+    /// The lowercase label, e.g. ``"wrong_numbers"``.
+    #[getter]
+    fn label(&self) -> &'static str {
+        self.core().label()
+    }
+}
+
+/// The reward for one response.
+#[pyclass(frozen, module = "cogstar._core")]
+struct Score {
+    inner: reward::Score,
+}
+
+#[pymethods]
+impl Score {
+    #[getter]
+    fn value(&self) -> f64 {
+        self.inner.value
+    }
+
+    #[getter]
+    fn outcome(&self) -> Outcome {
+        self.inner.outcome.into()
+    }
+
+    #[getter]
+    fn answer(&self) -> Option<&str> {
+        self.inner.answer.as_deref()
+    }
+
+    #[getter]
+    fn result(&self) -> Option<f64> {
+        self.inner.result
+    }
+
+    fn __repr__(&self) -> String {
+        let answer = self
+            .inner
+            .answer
+            .as_ref()
+            .map_or("None".to_string(), |a| format!("{a:?}"));
+        let result = self
+            .inner
+            .result
+            .map_or("None".to_string(), |r| format!("{r:?}"));
+        format!(
+            "Score(value={:?}, outcome=Outcome.{}, answer={answer}, result={result})",
+            self.inner.value,
+            self.inner.outcome.label().to_uppercase(),
+        )
+    }
+}
+
+/// The rewards for a batch: `.values` and `.outcomes` as lists, or index it for `Score`s.
+#[pyclass(frozen, sequence, module = "cogstar._core")]
+struct ScoreBatch {
+    scores: Vec<reward::Score>,
+}
+
+#[pymethods]
+impl ScoreBatch {
+    #[getter]
+    fn values(&self) -> Vec<f64> {
+        self.scores.iter().map(|s| s.value).collect()
+    }
+
+    #[getter]
+    fn outcomes(&self) -> Vec<Outcome> {
+        self.scores.iter().map(|s| s.outcome.into()).collect()
+    }
+
+    /// Fraction of responses whose outcome is `CORRECT`.
+    #[getter]
+    fn accuracy(&self) -> f64 {
+        if self.scores.is_empty() {
+            return 0.0;
+        }
+        let n = self
+            .scores
+            .iter()
+            .filter(|s| s.outcome == CoreOutcome::Correct)
+            .count();
+        n as f64 / self.scores.len() as f64
+    }
+
+    fn __len__(&self) -> usize {
+        self.scores.len()
+    }
+
+    fn __getitem__(&self, index: isize) -> PyResult<Score> {
+        let n = self.scores.len() as isize;
+        let i = if index < 0 { index + n } else { index };
+        if !(0..n).contains(&i) {
+            return Err(PyIndexError::new_err(format!(
+                "ScoreBatch index {index} out of range for {n} scores"
+            )));
+        }
+        Ok(Score {
+            inner: self.scores[i as usize].clone(),
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ScoreBatch(len={}, accuracy={:.4})",
+            self.scores.len(),
+            self.accuracy()
+        )
+    }
+}
+
+fn config(mode: &str, format_score: f64, correct_score: f64) -> PyResult<ScoreConfig> {
+    Ok(ScoreConfig {
+        mode: parse_mode(mode)?,
+        format_score,
+        correct_score,
+    })
+}
+
+/// Score one response against a puzzle.
+#[pyfunction]
+#[pyo3(signature = (text, numbers, target, *, mode = "tinyzero", format_score = 0.1, correct_score = 1.0))]
+fn score(
+    text: &str,
+    numbers: Vec<i64>,
+    target: i64,
+    mode: &str,
+    format_score: f64,
+    correct_score: f64,
+) -> PyResult<Score> {
+    let cfg = config(mode, format_score, correct_score)?;
+    Ok(Score {
+        inner: reward::score(text, &numbers, target, &cfg),
+    })
+}
+
+/// Numbers of every item, flattened: `flat[offsets[i]..offsets[i + 1]]` is item `i`.
+fn flatten_numbers(numbers: &Bound<'_, PyAny>, n: usize) -> PyResult<(Vec<i64>, Vec<usize>)> {
+    let seq = numbers.cast::<PySequence>()?;
+    if seq.len()? != n {
+        return Err(PyValueError::new_err(format!(
+            "numbers has {} entries but texts has {n}; give one list of numbers per text",
+            seq.len()?
+        )));
+    }
+    let mut flat = Vec::with_capacity(n * 4);
+    let mut offsets = Vec::with_capacity(n + 1);
+    offsets.push(0);
+    for item in seq.try_iter()? {
+        let item = item?;
+        if let Ok(list) = item.cast::<PyList>() {
+            for x in list.iter() {
+                flat.push(x.extract::<i64>()?);
+            }
+        } else {
+            for x in item.try_iter()? {
+                flat.push(x?.extract::<i64>()?);
+            }
+        }
+        offsets.push(flat.len());
+    }
+    Ok((flat, offsets))
+}
+
+/// Score a batch in parallel with the GIL released; `numbers[i]`, `targets[i]` go with `texts[i]`.
+#[pyfunction]
+#[pyo3(signature = (texts, numbers, targets, *, mode = "tinyzero", format_score = 0.1, correct_score = 1.0))]
+fn score_batch(
+    py: Python<'_>,
+    texts: &Bound<'_, PyAny>,
+    numbers: &Bound<'_, PyAny>,
+    targets: Vec<i64>,
+    mode: &str,
+    format_score: f64,
+    correct_score: f64,
+) -> PyResult<ScoreBatch> {
+    let cfg = config(mode, format_score, correct_score)?;
+    // Keep a strong reference to every str so the borrowed UTF-8 stays valid
+    // while the GIL is released, whatever other threads do to the list.
+    let owned: Vec<Bound<'_, PyString>> = texts
+        .cast::<PySequence>()?
+        .try_iter()?
+        .map(|t| Ok(t?.cast_into::<PyString>()?))
+        .collect::<PyResult<_>>()?;
+    let strs: Vec<&str> = owned.iter().map(|s| s.to_str()).collect::<PyResult<_>>()?;
+    if targets.len() != strs.len() {
+        return Err(PyValueError::new_err(format!(
+            "targets has {} entries but texts has {}; give one target per text",
+            targets.len(),
+            strs.len()
+        )));
+    }
+    let (flat, offsets) = flatten_numbers(numbers, strs.len())?;
+    let scores = py.detach(|| {
+        let groups: Vec<&[i64]> = offsets.windows(2).map(|w| &flat[w[0]..w[1]]).collect();
+        reward::score_batch(&strs, &groups, &targets, &cfg)
+    });
+    Ok(ScoreBatch { scores })
+}
+
+// ---------------------------------------------------------------------------
+// Solver and generator
+// ---------------------------------------------------------------------------
+
+/// Up to `limit` distinct solutions in canonical form (`limit=None`: all, sorted).
+#[pyfunction]
+#[pyo3(signature = (numbers, target, *, rules = "rational", limit = Some(1)), text_signature = "(numbers, target, *, rules='rational', limit=1)")]
+fn solve(
+    py: Python<'_>,
+    numbers: Vec<i64>,
+    target: i64,
+    rules: &str,
+    limit: Option<usize>,
+) -> PyResult<Vec<String>> {
+    let rules = parse_rules(rules)?;
+    py.detach(|| solver::solve(&numbers, target, rules, limit))
+        .map_err(value_err)
+}
+
+/// How many distinct solutions (up to commutativity and associativity) the puzzle has.
+#[pyfunction]
+#[pyo3(signature = (numbers, target, *, rules = "rational"))]
+fn count_solutions(py: Python<'_>, numbers: Vec<i64>, target: i64, rules: &str) -> PyResult<usize> {
+    let rules = parse_rules(rules)?;
+    py.detach(|| solver::count_solutions(&numbers, target, rules))
+        .map_err(value_err)
+}
+
+/// Whether the puzzle has a solution.
+#[pyfunction]
+#[pyo3(signature = (numbers, target, *, rules = "rational"))]
+fn is_solvable(py: Python<'_>, numbers: Vec<i64>, target: i64, rules: &str) -> PyResult<bool> {
+    let rules = parse_rules(rules)?;
+    py.detach(|| solver::is_solvable(&numbers, target, rules))
+        .map_err(value_err)
+}
+
+/// A Countdown puzzle: reach `target` using each of `numbers` exactly once.
+#[pyclass(frozen, eq, hash, ord, from_py_object, module = "cogstar._core")]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Puzzle {
+    inner: generate::Puzzle,
+}
+
+#[pymethods]
+impl Puzzle {
+    #[new]
+    fn new(numbers: Vec<i64>, target: i64) -> Self {
+        Puzzle {
+            inner: generate::Puzzle { numbers, target },
+        }
+    }
+
+    #[getter]
+    fn numbers(&self) -> Vec<i64> {
+        self.inner.numbers.clone()
+    }
+
+    #[getter]
+    fn target(&self) -> i64 {
+        self.inner.target
+    }
+
+    fn __getnewargs__(&self) -> (Vec<i64>, i64) {
+        (self.inner.numbers.clone(), self.inner.target)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Puzzle(numbers={:?}, target={})",
+            self.inner.numbers, self.inner.target
+        )
+    }
+}
+
+/// Seeded puzzles, deterministic per seed whatever the thread count.
+#[pyfunction]
+#[pyo3(signature = (
+    count, *, seed, sizes = vec![3, 4], size_weights = None, value_range = (1, 100),
+    target_range = (1, 100), rules = "rational", solvable = true, exclude = vec![],
+    numbers_below_target = false,
+), text_signature = "(count, *, seed, sizes=(3, 4), size_weights=None, value_range=(1, 100), \
+    target_range=(1, 100), rules='rational', solvable=True, exclude=(), numbers_below_target=False)")]
+#[allow(clippy::too_many_arguments)]
+fn generate_puzzles(
+    py: Python<'_>,
+    count: i64,
+    seed: u64,
+    sizes: Vec<usize>,
+    size_weights: Option<Vec<f64>>,
+    value_range: (i64, i64),
+    target_range: (i64, i64),
+    rules: &str,
+    solvable: bool,
+    exclude: Vec<Vec<i64>>,
+    numbers_below_target: bool,
+) -> PyResult<Vec<Puzzle>> {
+    if count < 0 {
+        return Err(PyValueError::new_err(format!(
+            "count must be >= 0, got {count}"
+        )));
+    }
+    let cfg = GenerateConfig {
+        sizes,
+        size_weights,
+        value_range,
+        target_range,
+        rules: parse_rules(rules)?,
+        solvable,
+        exclude,
+        numbers_below_target,
+    };
+    let puzzles = py
+        .detach(|| generate::generate(count as usize, seed, &cfg))
+        .map_err(value_err)?;
+    Ok(puzzles.into_iter().map(|inner| Puzzle { inner }).collect())
+}
+
+/// Split into (train, test): `test_size` distinct puzzles in test, no puzzle shared.
+#[pyfunction]
+#[pyo3(signature = (puzzles, test_size, *, seed = 0))]
+fn split_puzzles(
+    puzzles: Vec<Puzzle>,
+    test_size: usize,
+    seed: u64,
+) -> PyResult<(Vec<Puzzle>, Vec<Puzzle>)> {
+    let inner: Vec<generate::Puzzle> = puzzles.into_iter().map(|p| p.inner).collect();
+    let (train, test) = generate::split(&inner, test_size, seed).map_err(value_err)?;
+    let wrap = |v: Vec<generate::Puzzle>| v.into_iter().map(|inner| Puzzle { inner }).collect();
+    Ok((wrap(train), wrap(test)))
+}
+
+#[pymodule]
+#[pyo3(name = "_core")]
+fn cogstar_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("CogstarError", py.get_type::<CogstarError>())?;
+    m.add("ExpressionError", py.get_type::<ExpressionError>())?;
+    m.add("MAX_EXPRESSION_BYTES", expr::MAX_LEN)?;
+    m.add("MAX_EXPRESSION_DEPTH", expr::MAX_DEPTH)?;
+    m.add_class::<Expr>()?;
+    m.add_class::<Outcome>()?;
+    m.add_class::<Score>()?;
+    m.add_class::<ScoreBatch>()?;
+    m.add_class::<Puzzle>()?;
+    m.add_function(wrap_pyfunction!(parse_expression, m)?)?;
+    m.add_function(wrap_pyfunction!(canonical_form, m)?)?;
+    m.add_function(wrap_pyfunction!(score, m)?)?;
+    m.add_function(wrap_pyfunction!(score_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(solve, m)?)?;
+    m.add_function(wrap_pyfunction!(count_solutions, m)?)?;
+    m.add_function(wrap_pyfunction!(is_solvable, m)?)?;
+    m.add_function(wrap_pyfunction!(generate_puzzles, m)?)?;
+    m.add_function(wrap_pyfunction!(split_puzzles, m)?)?;
+    Ok(())
+}
