@@ -4,19 +4,19 @@
 //! `(seed, i)`, so the output depends only on the arguments — never on how
 //! many threads produced it.
 //!
-//! Sampling (for each puzzle, repeated until it is accepted):
+//! Sampling, as in the Stream-of-Search generator the paper's data descends from:
 //! 1. the size, from `sizes` with `size_weights` (uniform by default);
 //! 2. the target, uniform in `target_range`;
-//! 3. each number, uniform in `value_range` (capped below the target when
-//!    `numbers_below_target`), with replacement, in sampled order;
-//! 4. reject if the numbers (as a multiset) are excluded, or if `solvable`
-//!    and the puzzle has no solution under `rules`.
+//! 3. the numbers, each uniform in `value_range` (capped below the target when
+//!    `numbers_below_target`), with replacement, in sampled order — redrawn
+//!    until they are not excluded (as a multiset) and, when `solvable`, the
+//!    puzzle has a solution under `rules`. Size and target stay fixed.
 //!
-//! Rejecting whole candidates makes every accepted (numbers, target) pair
-//! equally likely among the solvable ones of each size: with the defaults this
-//! is the RL distribution of the paper's dataset (3–4 numbers and targets in
-//! 1..100); `sizes=(3, 4), target_range=(10, 25), numbers_below_target=True,
-//! rules=Classic` is its priming distribution.
+//! So sizes follow `size_weights`, targets are uniform, and given both the
+//! numbers are uniform among those that solve the puzzle. With the defaults
+//! this is the RL distribution (3–4 numbers, values and targets in 1..100);
+//! `target_range=(10, 25), numbers_below_target=True, rules=Classic` is the
+//! priming distribution.
 
 use std::collections::{HashMap, HashSet};
 
@@ -180,34 +180,38 @@ fn one(
 ) -> Result<Puzzle, GenerateError> {
     let mut rng = Rng::new(seed, index);
     let total: f64 = cfg.size_weights.as_ref().map_or(0.0, |w| w.iter().sum());
-    for _ in 0..MAX_ATTEMPTS {
-        let size = match &cfg.size_weights {
-            None => cfg.sizes[rng.range(0, cfg.sizes.len() as i64 - 1) as usize],
-            Some(w) => {
-                let mut u = rng.unit() * total;
-                let mut pick = cfg.sizes.len() - 1;
-                for (k, &wk) in w.iter().enumerate() {
-                    if u < wk {
-                        pick = k;
-                        break;
-                    }
-                    u -= wk;
+    let size = match &cfg.size_weights {
+        None => cfg.sizes[rng.range(0, cfg.sizes.len() as i64 - 1) as usize],
+        Some(w) => {
+            let mut u = rng.unit() * total;
+            let mut pick = cfg.sizes.len() - 1;
+            for (k, &wk) in w.iter().enumerate() {
+                if u < wk {
+                    pick = k;
+                    break;
                 }
-                cfg.sizes[pick]
+                u -= wk;
             }
-        };
-        let target = rng.range(cfg.target_range.0, cfg.target_range.1);
-        let hi = if cfg.numbers_below_target {
-            cfg.value_range.1.min(target - 1)
-        } else {
-            cfg.value_range.1
-        };
-        if hi < cfg.value_range.0 {
-            continue;
+            cfg.sizes[pick]
         }
-        let numbers: Vec<i64> = (0..size)
-            .map(|_| rng.range(cfg.value_range.0, hi))
-            .collect();
+    };
+    // With numbers_below_target, a target must exceed the smallest allowed number.
+    let low_target = if cfg.numbers_below_target {
+        cfg.target_range.0.max(cfg.value_range.0 + 1)
+    } else {
+        cfg.target_range.0
+    };
+    let target = rng.range(low_target, cfg.target_range.1);
+    let hi = if cfg.numbers_below_target {
+        cfg.value_range.1.min(target - 1)
+    } else {
+        cfg.value_range.1
+    };
+    let mut numbers = vec![0; size];
+    for _ in 0..MAX_ATTEMPTS {
+        for n in numbers.iter_mut() {
+            *n = rng.range(cfg.value_range.0, hi);
+        }
         if !exclude.is_empty() {
             let mut sorted = numbers.clone();
             sorted.sort_unstable();

@@ -18,6 +18,9 @@ pub mod reward;
 pub mod solver;
 mod unicode_tables;
 
+#[cfg(test)]
+mod golden;
+
 #[cfg(feature = "python")]
 mod python;
 

@@ -41,14 +41,14 @@ fn value_err(e: impl std::fmt::Display) -> PyErr {
 fn parse_rules(rules: &str) -> PyResult<Rules> {
     Rules::parse(rules).ok_or_else(|| {
         PyValueError::new_err(format!(
-            "rules must be 'rational' or 'classic', got {rules:?}"
+            "rules must be 'rational' or 'classic', got '{rules}'"
         ))
     })
 }
 
 fn parse_mode(mode: &str) -> PyResult<Mode> {
     Mode::parse(mode).ok_or_else(|| {
-        PyValueError::new_err(format!("mode must be 'tinyzero' or 'strict', got {mode:?}"))
+        PyValueError::new_err(format!("mode must be 'tinyzero' or 'strict', got '{mode}'"))
     })
 }
 

@@ -290,13 +290,13 @@ impl<V: Value> Search<'_, V> {
 
     /// `last`: (key of the previous merge, node it created).
     fn run(&mut self, slots: &mut Vec<Slot<V>>, last: Option<(u8, u16)>) {
-        if slots.len() == 1 {
+        let m = slots.len();
+        if m == 1 {
             if slots[0].value.equals(self.target) {
                 self.record(slots[0].node);
             }
             return;
         }
-        let m = slots.len();
         for i in 0..m {
             for j in i + 1..m {
                 let (a, b) = (slots[i], slots[j]);
@@ -307,23 +307,40 @@ impl<V: Value> Search<'_, V> {
                         continue;
                     }
                 }
-                for (op, l, r) in [
-                    (Op::Add, a, b),
-                    (Op::Add, b, a),
-                    (Op::Mul, a, b),
-                    (Op::Mul, b, a),
-                    (Op::Sub, a, b),
-                    (Op::Sub, b, a),
-                    (Op::Div, a, b),
-                    (Op::Div, b, a),
-                ] {
-                    let Some(kind) = normal_form(op, &l, &r) else {
+                for k in 0..8 {
+                    let (op, l, r) = match k {
+                        0 => (Op::Add, &a, &b),
+                        1 => (Op::Add, &b, &a),
+                        2 => (Op::Mul, &a, &b),
+                        3 => (Op::Mul, &b, &a),
+                        4 => (Op::Sub, &a, &b),
+                        5 => (Op::Sub, &b, &a),
+                        6 => (Op::Div, &a, &b),
+                        _ => (Op::Div, &b, &a),
+                    };
+                    let Some(kind) = normal_form(op, l, r) else {
                         continue;
                     };
                     let Some(value) = V::apply(op, l.value, r.value) else {
                         continue;
                     };
                     let id = (self.numbers.len() + self.nodes.len()) as u16;
+                    if m == 2 {
+                        // Last merge: test it here instead of recursing into a one-slot state.
+                        if value.equals(self.target) {
+                            self.nodes.push(Built {
+                                op,
+                                left: l.node,
+                                right: r.node,
+                            });
+                            self.record(id);
+                            self.nodes.pop();
+                            if self.done() {
+                                return;
+                            }
+                        }
+                        continue;
+                    }
                     self.nodes.push(Built {
                         op,
                         left: l.node,
@@ -336,14 +353,13 @@ impl<V: Value> Search<'_, V> {
                         kind,
                     };
                     // Replace i with the merge, j with the last slot; undo afterwards.
-                    let saved_j = slots[j];
                     slots[i] = merged;
                     slots[j] = slots[m - 1];
                     slots.pop();
                     self.run(slots, Some((key, id)));
-                    slots.push(saved_j);
+                    slots.push(b);
                     slots[m - 1] = slots[j];
-                    slots[j] = saved_j;
+                    slots[j] = b;
                     slots[i] = a;
                     self.nodes.pop();
                     if self.done() {
