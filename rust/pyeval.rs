@@ -177,6 +177,168 @@ fn number(text: &str, start: usize, toks: &mut Vec<Tok>) -> Result<usize, Failur
     Ok(i)
 }
 
+/// Largest magnitude below which an i64 converts to f64 exactly.
+const EXACT_F64: i64 = 1 << 53;
+
+#[derive(Clone, Copy)]
+enum Fast {
+    I(i64),
+    F(f64),
+}
+
+/// Exact fast path for the common answer shape: ASCII integers (no leading
+/// zeros), `+ - * /`, unary signs, parentheses, spaces and tabs, with every int
+/// inside i64 and every int/float conversion exact. It returns a value only
+/// when that value is certainly what [`eval`] returns; anything else (errors,
+/// overflow, `**`, `//`, decimals, calls, `()`) yields `None` and the caller
+/// falls back to the full evaluator, which also decides the error outcome.
+pub fn fast_eval(text: &str) -> Option<PyValue> {
+    let mut p = FastParser {
+        b: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+    };
+    let v = p.expr()?;
+    p.skip_ws();
+    if p.pos != p.b.len() {
+        return None;
+    }
+    Some(match v {
+        Fast::I(i) => PyValue::Int(BigInt::from(i)),
+        Fast::F(f) => PyValue::Float(f),
+    })
+}
+
+struct FastParser<'a> {
+    b: &'a [u8],
+    pos: usize,
+    depth: usize,
+}
+
+fn exact_float(v: Fast) -> Option<f64> {
+    match v {
+        Fast::F(f) => Some(f),
+        Fast::I(i) if i.abs() <= EXACT_F64 => Some(i as f64),
+        Fast::I(_) => None,
+    }
+}
+
+fn fast_binop(op: u8, a: Fast, b: Fast) -> Option<Fast> {
+    if let (Fast::I(x), Fast::I(y)) = (a, b) {
+        return match op {
+            b'+' => x.checked_add(y).map(Fast::I),
+            b'-' => x.checked_sub(y).map(Fast::I),
+            b'*' => x.checked_mul(y).map(Fast::I),
+            _ => {
+                // CPython divides exactly representable ints as floats.
+                if y == 0 || x.abs() > EXACT_F64 || y.abs() > EXACT_F64 {
+                    return None;
+                }
+                Some(Fast::F(x as f64 / y as f64))
+            }
+        };
+    }
+    let (x, y) = (exact_float(a)?, exact_float(b)?);
+    Some(Fast::F(match op {
+        b'+' => x + y,
+        b'-' => x - y,
+        b'*' => x * y,
+        _ if y == 0.0 => return None,
+        _ => x / y,
+    }))
+}
+
+impl FastParser<'_> {
+    fn skip_ws(&mut self) {
+        while matches!(self.b.get(self.pos), Some(b' ' | b'\t')) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.b.get(self.pos).copied()
+    }
+
+    fn expr(&mut self) -> Option<Fast> {
+        let mut v = self.term()?;
+        while let Some(op @ (b'+' | b'-')) = self.peek() {
+            self.pos += 1;
+            let r = self.term()?;
+            v = fast_binop(op, v, r)?;
+        }
+        Some(v)
+    }
+
+    fn term(&mut self) -> Option<Fast> {
+        let mut v = self.factor()?;
+        while let Some(op @ (b'*' | b'/')) = self.peek() {
+            if self.b.get(self.pos + 1) == Some(&op) {
+                return None; // ** or //
+            }
+            self.pos += 1;
+            let r = self.factor()?;
+            v = fast_binop(op, v, r)?;
+        }
+        Some(v)
+    }
+
+    fn factor(&mut self) -> Option<Fast> {
+        let mut negate = false;
+        let mut signs = 0;
+        while let Some(c @ (b'+' | b'-')) = self.peek() {
+            negate ^= c == b'-';
+            signs += 1;
+            self.pos += 1;
+        }
+        if signs > MAX_UNARY_RUN {
+            return None;
+        }
+        let v = self.atom()?;
+        if matches!(self.peek(), Some(b'(') | Some(b'.')) || self.b[self.pos..].starts_with(b"**") {
+            return None; // a call, attribute or power: leave it to the full evaluator
+        }
+        match (v, negate) {
+            (v, false) => Some(v),
+            (Fast::I(i), true) => i.checked_neg().map(Fast::I),
+            (Fast::F(f), true) => Some(Fast::F(-f)),
+        }
+    }
+
+    fn atom(&mut self) -> Option<Fast> {
+        match self.peek()? {
+            b'(' => {
+                if self.depth == MAX_PAREN_DEPTH {
+                    return None;
+                }
+                self.depth += 1;
+                self.pos += 1;
+                let v = self.expr()?;
+                if self.peek()? != b')' {
+                    return None;
+                }
+                self.pos += 1;
+                self.depth -= 1;
+                Some(v)
+            }
+            b'0'..=b'9' => {
+                let start = self.pos;
+                let mut v: i64 = 0;
+                while let Some(&d @ b'0'..=b'9') = self.b.get(self.pos) {
+                    v = v.checked_mul(10)?.checked_add((d - b'0') as i64)?;
+                    self.pos += 1;
+                }
+                let leading_zero = self.b[start] == b'0' && self.pos - start > 1;
+                if leading_zero || self.b.get(self.pos) == Some(&b'.') {
+                    return None;
+                }
+                Some(Fast::I(v))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Evaluate `text` as CPython 3.11 would `eval` it, under the guards above.
 pub fn eval(text: &str) -> Result<PyValue, Failure> {
     let toks = tokenize(text)?;
@@ -829,5 +991,50 @@ mod tests {
             int_to_float(&((BigInt::from(1) << 53u32) + 1)),
             Ok(2f64.powi(53))
         );
+    }
+
+    fn same(a: &PyValue, b: &PyValue) -> bool {
+        match (a, b) {
+            (PyValue::Int(x), PyValue::Int(y)) => x == y,
+            (PyValue::Float(x), PyValue::Float(y)) => x.to_bits() == y.to_bits(),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_full_evaluator() {
+        use crate::generate::Rng;
+        let mut rng = Rng::new(99, 0);
+        let alphabet = b"0123456789+-*/() \t.";
+        let mut checked = 0;
+        for _ in 0..200_000 {
+            // Half random strings over the alphabet, half well-formed expressions.
+            let text: String = if rng.range(0, 1) == 0 {
+                let len = rng.range(1, 14) as usize;
+                (0..len)
+                    .map(|_| alphabet[rng.range(0, alphabet.len() as i64 - 1) as usize] as char)
+                    .collect()
+            } else {
+                let mut t = String::new();
+                for k in 0..rng.range(1, 5) {
+                    if k > 0 {
+                        t.push_str(["+", "-", "*", "/", " - ", " / "][rng.range(0, 5) as usize]);
+                    }
+                    if rng.range(0, 3) == 0 {
+                        t.push_str(["-", "(", "- -", "+"][rng.range(0, 3) as usize]);
+                    }
+                    let hi = [9, 100, 1 << 20, i64::MAX][rng.range(0, 3) as usize];
+                    t.push_str(&rng.range(0, hi).to_string());
+                }
+                t
+            };
+            if let Some(fast) = fast_eval(&text) {
+                let full =
+                    eval(&text).unwrap_or_else(|e| panic!("{text:?}: fast {fast:?}, full {e:?}"));
+                assert!(same(&fast, &full), "{text:?}: fast {fast:?}, full {full:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 50_000, "only {checked} cases took the fast path");
     }
 }

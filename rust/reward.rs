@@ -15,6 +15,8 @@
 //!   whitespace ignored, parsed by the strict grammar of [`crate::expr`]
 //!   (integers, `+ - * /`, parentheses), exact rational value equal to the target.
 
+use std::sync::LazyLock;
+
 use memchr::memmem;
 use rayon::prelude::*;
 
@@ -122,6 +124,14 @@ const IM_ASSISTANT: &[u8] = b"<|im_start|>assistant";
 const OPEN: &[u8] = b"<answer>";
 const CLOSE: &[u8] = b"</answer>";
 
+// Substring searchers are built once: building one costs about as much as a search.
+static FIND_ASSISTANT: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(ASSISTANT));
+static FIND_IM_ASSISTANT: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(IM_ASSISTANT));
+static FIND_OPEN: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(OPEN));
+static FIND_CLOSE: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(CLOSE));
+
 /// Score one response.
 pub fn score(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> Score {
     match cfg.mode {
@@ -152,17 +162,19 @@ pub fn score_batch<S: AsRef<str> + Sync, N: AsRef<[i64]> + Sync>(
 
 fn text_after_marker(text: &str) -> Option<&str> {
     let b = text.as_bytes();
-    if let Some(i) = memmem::find(b, ASSISTANT) {
+    if let Some(i) = FIND_ASSISTANT.find(b) {
         return Some(&text[i + ASSISTANT.len()..]);
     }
-    memmem::find(b, IM_ASSISTANT).map(|i| &text[i + IM_ASSISTANT.len()..])
+    FIND_IM_ASSISTANT
+        .find(b)
+        .map(|i| &text[i + IM_ASSISTANT.len()..])
 }
 
 /// Byte range of the last `<answer>(.*?)</answer>` group in `line`, as Python's
 /// `re.finditer` would find it (`line` holds no `\n`, so `.` matches all of it).
 fn last_answer_on_line(line: &str) -> Option<(usize, usize)> {
     let b = line.as_bytes();
-    let (open, close) = (memmem::Finder::new(OPEN), memmem::Finder::new(CLOSE));
+    let (open, close) = (&*FIND_OPEN, &*FIND_CLOSE);
     let mut pos = 0;
     let mut last = None;
     while let Some(s) = open.find(&b[pos..]) {
@@ -201,43 +213,79 @@ fn py_strip(s: &str) -> &str {
 
 /// `sorted(int(r) for r in re.findall(r'\d+', answer)) == sorted(numbers)`.
 fn numbers_match(answer: &str, numbers: &[i64]) -> bool {
-    let mut found: Vec<u64> = Vec::with_capacity(numbers.len());
-    let mut current: Option<u64> = None; // None inside a run: the run overflowed u64
-    let mut in_run = false;
+    // Puzzles are small: compare on the stack when they fit.
+    const STACK: usize = 16;
+    if numbers.len() > STACK || numbers.iter().any(|&n| n < 0) {
+        return numbers.len() > STACK && numbers_match_heap(answer, numbers);
+    }
+    let mut found = [0u64; STACK];
+    let Some(count) = digit_runs(answer, &mut found) else {
+        return false;
+    };
+    if count != numbers.len() {
+        return false;
+    }
+    let mut want = [0u64; STACK];
+    for (w, &n) in want.iter_mut().zip(numbers) {
+        *w = n as u64;
+    }
+    want[..count].sort_unstable();
+    found[..count].sort_unstable();
+    want[..count] == found[..count]
+}
+
+fn numbers_match_heap(answer: &str, numbers: &[i64]) -> bool {
+    let mut found = vec![0u64; numbers.len()];
+    match digit_runs(answer, &mut found) {
+        Some(count) if count == numbers.len() => {
+            let mut want: Vec<i64> = numbers.to_vec();
+            want.sort_unstable();
+            found.sort_unstable();
+            want.iter()
+                .zip(&found)
+                .all(|(&w, &f)| w >= 0 && w as u64 == f)
+        }
+        _ => false,
+    }
+}
+
+/// Values of the maximal runs of Unicode digits, into `out`; `None` when there
+/// are more runs than `out` holds or a run exceeds u64 (then it equals no number).
+fn digit_runs(answer: &str, out: &mut [u64]) -> Option<usize> {
+    let mut count = 0;
+    let mut current: Option<u64> = None; // Some while inside a run
+    let mut overflow = false;
     for c in answer.chars() {
         match digit_value(c) {
             Some(d) => {
-                if !in_run {
-                    in_run = true;
-                    current = Some(0);
-                }
-                current = current.and_then(|v| v.checked_mul(10)?.checked_add(d as u64));
-            }
-            None if in_run => {
-                in_run = false;
-                // A run too big for u64 can equal no puzzle number.
-                let Some(v) = current else { return false };
-                found.push(v);
-                if found.len() > numbers.len() {
-                    return false;
+                let v = current.unwrap_or(0);
+                match v.checked_mul(10).and_then(|v| v.checked_add(d as u64)) {
+                    Some(v) => current = Some(v),
+                    None => {
+                        overflow = true;
+                        current = Some(0);
+                    }
                 }
             }
-            None => {}
+            None => {
+                if let Some(v) = current.take() {
+                    if overflow || count == out.len() {
+                        return None;
+                    }
+                    out[count] = v;
+                    count += 1;
+                }
+            }
         }
     }
-    if in_run {
-        let Some(v) = current else { return false };
-        found.push(v);
+    if let Some(v) = current {
+        if overflow || count == out.len() {
+            return None;
+        }
+        out[count] = v;
+        count += 1;
     }
-    if found.len() != numbers.len() {
-        return false;
-    }
-    let mut want: Vec<i64> = numbers.to_vec();
-    want.sort_unstable();
-    found.sort_unstable();
-    want.iter()
-        .zip(&found)
-        .all(|(&w, &f)| w >= 0 && w as u64 == f)
+    Some(count)
 }
 
 /// `re.match(r'^[\d+\-*/().\s]+$', answer)`.
@@ -285,7 +333,7 @@ fn score_tinyzero(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -
     if !whitelisted(answer) {
         return fmt(Outcome::Unparsable, None);
     }
-    let value = match pyeval::eval(answer) {
+    let value = match pyeval::fast_eval(answer).map_or_else(|| pyeval::eval(answer), Ok) {
         Ok(v) => v,
         Err(Failure::Syntax) => return fmt(Outcome::Unparsable, None),
         Err(Failure::Runtime) => return fmt(Outcome::EvalError, None),
