@@ -180,8 +180,9 @@ fn number(text: &str, start: usize, toks: &mut Vec<Tok>) -> Result<usize, Failur
 /// Largest magnitude below which an i64 converts to f64 exactly.
 const EXACT_F64: i64 = 1 << 53;
 
-#[derive(Clone, Copy)]
-enum Fast {
+/// A value from [`fast_eval`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Fast {
     I(i64),
     F(f64),
 }
@@ -192,7 +193,7 @@ enum Fast {
 /// when that value is certainly what [`eval`] returns; anything else (errors,
 /// overflow, `**`, `//`, decimals, calls, `()`) yields `None` and the caller
 /// falls back to the full evaluator, which also decides the error outcome.
-pub fn fast_eval(text: &str) -> Option<PyValue> {
+pub fn fast_eval(text: &str) -> Option<Fast> {
     let mut p = FastParser {
         b: text.as_bytes(),
         pos: 0,
@@ -203,10 +204,16 @@ pub fn fast_eval(text: &str) -> Option<PyValue> {
     if p.pos != p.b.len() {
         return None;
     }
-    Some(match v {
-        Fast::I(i) => PyValue::Int(BigInt::from(i)),
-        Fast::F(f) => PyValue::Float(f),
-    })
+    Some(v)
+}
+
+impl From<Fast> for PyValue {
+    fn from(v: Fast) -> Self {
+        match v {
+            Fast::I(i) => PyValue::Int(BigInt::from(i)),
+            Fast::F(f) => PyValue::Float(f),
+        }
+    }
 }
 
 struct FastParser<'a> {
@@ -1028,7 +1035,7 @@ mod tests {
                 }
                 t
             };
-            if let Some(fast) = fast_eval(&text) {
+            if let Some(fast) = fast_eval(&text).map(PyValue::from) {
                 let full =
                     eval(&text).unwrap_or_else(|e| panic!("{text:?}: fast {fast:?}, full {e:?}"));
                 assert!(same(&fast, &full), "{text:?}: fast {fast:?}, full {full:?}");

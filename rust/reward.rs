@@ -21,7 +21,7 @@ use memchr::memmem;
 use rayon::prelude::*;
 
 use crate::expr;
-use crate::pyeval::{self, Failure, PyValue};
+use crate::pyeval::{self, Failure, Fast, PyValue};
 use crate::unicode_tables::{DIGIT_ZEROS, PY_WHITESPACE};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -333,28 +333,19 @@ fn score_tinyzero(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -
     if !whitelisted(answer) {
         return fmt(Outcome::Unparsable, None);
     }
-    let value = match pyeval::fast_eval(answer).map_or_else(|| pyeval::eval(answer), Ok) {
-        Ok(v) => v,
-        Err(Failure::Syntax) => return fmt(Outcome::Unparsable, None),
-        Err(Failure::Runtime) => return fmt(Outcome::EvalError, None),
-        Err(Failure::TooLarge) => return fmt(Outcome::TooLarge, None),
-    };
     // abs(result - target) < 1e-5, as Python computes it for each type.
-    let (close, result) = match &value {
-        PyValue::Int(i) => {
-            let result = pyeval::int_to_float(i).ok();
-            (*i == num_bigint::BigInt::from(target), result)
-        }
-        PyValue::Float(f) => ((f - target as f64).abs() < 1e-5, Some(*f)),
-        PyValue::Complex(re, im) => {
-            let (dr, di) = (re - target as f64, *im);
-            let d = dr.hypot(di);
-            if d.is_infinite() && dr.is_finite() && di.is_finite() {
-                return fmt(Outcome::TooLarge, None); // "absolute value too large"
-            }
-            (d < 1e-5, None)
-        }
-        PyValue::Other => return fmt(Outcome::EvalError, None),
+    let (close, result) = match pyeval::fast_eval(answer) {
+        Some(Fast::I(i)) => (i == target, Some(i as f64)),
+        Some(Fast::F(f)) => ((f - target as f64).abs() < 1e-5, Some(f)),
+        None => match pyeval::eval(answer) {
+            Ok(v) => match close_to_target(&v, target) {
+                Ok(pair) => pair,
+                Err(outcome) => return fmt(outcome, None),
+            },
+            Err(Failure::Syntax) => return fmt(Outcome::Unparsable, None),
+            Err(Failure::Runtime) => return fmt(Outcome::EvalError, None),
+            Err(Failure::TooLarge) => return fmt(Outcome::TooLarge, None),
+        },
     };
     Score {
         value: if close {
@@ -369,6 +360,28 @@ fn score_tinyzero(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -
         },
         answer: Some(answer.to_string()),
         result,
+    }
+}
+
+/// Whether a fully evaluated value is within 1e-5 of the target (and its float
+/// value when it has one), or the outcome when Python's comparison itself fails.
+fn close_to_target(value: &PyValue, target: i64) -> Result<(bool, Option<f64>), Outcome> {
+    match value {
+        PyValue::Int(i) => Ok((
+            *i == num_bigint::BigInt::from(target),
+            pyeval::int_to_float(i).ok(),
+        )),
+        PyValue::Float(f) => Ok(((f - target as f64).abs() < 1e-5, Some(*f))),
+        PyValue::Complex(re, im) => {
+            let (dr, di) = (re - target as f64, *im);
+            let d = dr.hypot(di);
+            if d.is_infinite() && dr.is_finite() && di.is_finite() {
+                return Err(Outcome::TooLarge); // "absolute value too large"
+            }
+            Ok((d < 1e-5, None))
+        }
+        // abs(() - target) is a TypeError.
+        PyValue::Other => Err(Outcome::EvalError),
     }
 }
 
