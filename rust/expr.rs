@@ -454,13 +454,16 @@ pub fn print(node: &Node) -> String {
 /// One term of a flattened sum or factor of a flattened product, already printed.
 struct Part {
     leaf: Option<u64>,
+    /// The part's own canonical text, which orders it.
+    key: String,
+    /// What is written: `key`, wrapped in parentheses where precedence needs it.
     text: String,
 }
 
 fn sort_parts(parts: &mut [Part]) {
     // Compound parts first, by their text; then numbers, largest first.
     parts.sort_by(|a, b| match (a.leaf, b.leaf) {
-        (None, None) => a.text.cmp(&b.text),
+        (None, None) => a.key.cmp(&b.key),
         (None, Some(_)) => std::cmp::Ordering::Less,
         (Some(_), None) => std::cmp::Ordering::Greater,
         (Some(x), Some(y)) => y.cmp(&x),
@@ -487,19 +490,22 @@ fn collect(node: &Node, positive: bool, additive: bool, pos: &mut Vec<Part>, neg
     let part = match node {
         Node::Num { value, .. } => Part {
             leaf: Some(*value),
+            key: String::new(),
             text: value.to_string(),
         },
         Node::Bin { op, .. } => {
             let inner = canonical(node);
             // A sum inside a product needs parentheses; a product inside a sum does not.
             let needs_parens = !additive && matches!(op, Op::Add | Op::Sub);
+            let text = if needs_parens {
+                format!("({inner})")
+            } else {
+                inner.clone()
+            };
             Part {
                 leaf: None,
-                text: if needs_parens {
-                    format!("({inner})")
-                } else {
-                    inner
-                },
+                key: inner,
+                text,
             }
         }
     };
@@ -512,7 +518,7 @@ fn collect(node: &Node, positive: bool, additive: bool, pos: &mut Vec<Part>, neg
 
 /// The canonical text of a tree: `+`/`-` chains flattened into signed terms and
 /// `*`/`/` chains into factors with exponent ±1, each group sorted (compound
-/// parts by text, then numbers from largest to smallest), positives before
+/// parts by their own canonical text, then numbers from largest to smallest), positives before
 /// negatives. Two trees have the same canonical text exactly when they are
 /// equal up to commutativity and associativity; the text parses back to a tree
 /// with the same value.

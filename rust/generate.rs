@@ -10,10 +10,12 @@
 //! 3. the numbers, each uniform in `value_range` (capped below the target when
 //!    `numbers_below_target`), with replacement, in sampled order — redrawn
 //!    until they are not excluded (as a multiset) and, when `solvable`, the
-//!    puzzle has a solution under `rules`. Size and target stay fixed.
+//!    puzzle has a solution under `rules`. The size stays fixed; the target is
+//!    redrawn only after [`TARGET_PATIENCE`] failed draws (it is then all but
+//!    unreachable, e.g. a large prime from two small numbers).
 //!
-//! So sizes follow `size_weights`, targets are uniform, and given both the
-//! numbers are uniform among those that solve the puzzle. With the defaults
+//! So sizes follow `size_weights`, targets are uniform over the reachable ones,
+//! and given both the numbers are uniform among those that solve the puzzle. With the defaults
 //! this is the RL distribution (3–4 numbers, values and targets in 1..100);
 //! `target_range=(10, 25), numbers_below_target=True, rules=Classic` is the
 //! priming distribution.
@@ -69,6 +71,8 @@ impl Default for GenerateConfig {
 
 /// How many candidates one puzzle may reject before we give up on the config.
 pub const MAX_ATTEMPTS: u32 = 100_000;
+/// How many draws of numbers one target gets before it is redrawn.
+pub const TARGET_PATIENCE: u32 = 1_000;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum GenerateError {
@@ -201,14 +205,19 @@ fn one(
     } else {
         cfg.target_range.0
     };
-    let target = rng.range(low_target, cfg.target_range.1);
-    let hi = if cfg.numbers_below_target {
-        cfg.value_range.1.min(target - 1)
-    } else {
-        cfg.value_range.1
-    };
     let mut numbers = vec![0; size];
-    for _ in 0..MAX_ATTEMPTS {
+    let mut target = 0;
+    let mut hi = 0;
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt % TARGET_PATIENCE == 0 {
+            // A target no draw of numbers reaches is practically unreachable: move on.
+            target = rng.range(low_target, cfg.target_range.1);
+            hi = if cfg.numbers_below_target {
+                cfg.value_range.1.min(target - 1)
+            } else {
+                cfg.value_range.1
+            };
+        }
         for n in numbers.iter_mut() {
             *n = rng.range(cfg.value_range.0, hi);
         }
