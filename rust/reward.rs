@@ -249,15 +249,25 @@ fn numbers_match_heap(answer: &str, numbers: &[i64]) -> bool {
     }
 }
 
+/// CPython 3.11's `int(str)` refuses strings of more digits than this
+/// (`sys.get_int_max_str_digits()`), which the original counts as a mismatch.
+const PY_INT_MAX_STR_DIGITS: usize = 4300;
+
 /// Values of the maximal runs of Unicode digits, into `out`; `None` when there
-/// are more runs than `out` holds or a run exceeds u64 (then it equals no number).
+/// are more runs than `out` holds or a run exceeds u64 (then it equals no
+/// number) or has more digits than Python's `int()` accepts.
 fn digit_runs(answer: &str, out: &mut [u64]) -> Option<usize> {
     let mut count = 0;
     let mut current: Option<u64> = None; // Some while inside a run
     let mut overflow = false;
+    let mut run_len = 0;
     for c in answer.chars() {
         match digit_value(c) {
             Some(d) => {
+                run_len += 1;
+                if run_len > PY_INT_MAX_STR_DIGITS {
+                    return None;
+                }
                 let v = current.unwrap_or(0);
                 match v.checked_mul(10).and_then(|v| v.checked_add(d as u64)) {
                     Some(v) => current = Some(v),
@@ -268,6 +278,7 @@ fn digit_runs(answer: &str, out: &mut [u64]) -> Option<usize> {
                 }
             }
             None => {
+                run_len = 0;
                 if let Some(v) = current.take() {
                     if overflow || count == out.len() {
                         return None;

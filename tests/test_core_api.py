@@ -69,7 +69,9 @@ def test_score_fields_and_outcomes() -> None:
     assert cogstar.Outcome.CORRECT.label == "correct"
     miss = cogstar.score("Assistant: nothing", [3, 4], 12)
     assert (miss.value, miss.answer, miss.result) == (0.0, None, None)
-    custom = cogstar.score("Assistant: <answer>3+3</answer>", [3, 3], 7, format_score=-1, correct_score=2)
+    custom = cogstar.score(
+        "Assistant: <answer>3+3</answer>", [3, 3], 7, format_score=-1, correct_score=2
+    )
     assert custom.value == -1.0
     assert "Outcome.WRONG_VALUE" in repr(custom)
 
