@@ -31,6 +31,10 @@ pub const MAX_INT_BITS: u64 = 65_536;
 pub const MAX_UNARY_RUN: usize = 1_000;
 /// CPython's tokenizer limit on nested brackets (`MAXLEVEL`).
 pub const MAX_PAREN_DEPTH: usize = 200;
+/// Answers with more tokens are refused (after the tokenizer has checked all of
+/// the text): CPython's compiler fails on such expressions long before, and the
+/// cap bounds memory for a 10 MB answer.
+pub const MAX_TOKENS: usize = 100_000;
 
 /// A Python value the expression can produce.
 #[derive(Clone, Debug)]
@@ -66,7 +70,6 @@ enum Tok {
     LParen,
     RParen,
     Ellipsis,
-    Newline,
 }
 
 /// Tokenize like CPython's tokenizer; any error is a `SyntaxError`.
@@ -75,15 +78,17 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, Failure> {
     let mut toks = Vec::new();
     let mut i = 0;
     let mut depth = 0usize;
+    let mut too_many = false;
     while i < b.len() {
         let c = b[i];
         match c {
             b' ' | b'\t' | 0x0c => i += 1,
             b'\r' => {
                 // Python reads "\r" as a line break: inside brackets a line break
-                // is whitespace, outside it ends the logical line.
+                // is whitespace; outside it ends the expression, and since the
+                // answer is stripped something always follows: a SyntaxError.
                 if depth == 0 {
-                    toks.push(Tok::Newline);
+                    return Err(Failure::Syntax);
                 }
                 i += 1;
             }
@@ -137,6 +142,14 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, Failure> {
             // non-ASCII digits, control characters) is an invalid character.
             _ => return Err(Failure::Syntax),
         }
+        if toks.len() > MAX_TOKENS {
+            // Keep scanning for tokenizer errors (they win) without storing more.
+            too_many = true;
+            toks.clear();
+        }
+    }
+    if too_many {
+        return Err(Failure::TooLarge);
     }
     Ok(toks)
 }
@@ -356,10 +369,6 @@ pub fn eval(text: &str) -> Result<PyValue, Failure> {
         compile: None,
     };
     let v = p.expr()?;
-    // eval input: an expression, optional trailing newlines, end of input.
-    while matches!(p.peek(), Some(Tok::Newline)) {
-        p.pos += 1;
-    }
     if p.pos != toks.len() {
         return Err(Failure::Syntax);
     }

@@ -79,6 +79,9 @@ MAX_PAREN_DEPTH = 200
 """CPython's tokenizer refuses the 201st nested open parenthesis (a SyntaxError)."""
 
 MAX_UNARY_RUN = 1000
+# More tokens than this are refused as too_large once the tokenizer has passed the whole
+# answer (CPython's compiler fails on such expressions long before; the guard bounds memory).
+MAX_TOKENS = 100_000
 """More consecutive unary ``+``/``-`` operators than this is ``too_large``."""
 
 OUTCOMES = (
@@ -489,9 +492,16 @@ def _recursion_headroom(frames: int = 5000) -> Iterator[None]:
         sys.setrecursionlimit(old)
 
 
+class _TooManyTokens(Exception):
+    """The answer tokenized cleanly but has more than MAX_TOKENS tokens."""
+
+
 def parse(answer: str) -> tuple[Node, int]:
     """Parse a stripped answer: ``(tree, longest unary run)``; raises on SyntaxError."""
-    parser = _Parser(tokenize(answer))
+    tokens = tokenize(answer)
+    if len(tokens) - 1 > MAX_TOKENS:  # the END marker is not a token of the answer
+        raise _TooManyTokens
+    parser = _Parser(tokens)
     with _recursion_headroom():
         tree = parser.parse()
     return tree, parser.longest_unary_run
@@ -506,6 +516,8 @@ def evaluate(answer: str) -> tuple[str | None, Value | None]:
         tree, longest_run = parse(answer)
     except _Unparsable:
         return "unparsable", None
+    except _TooManyTokens:
+        return "too_large", None
     if longest_run > MAX_UNARY_RUN:
         return "too_large", None
     try:

@@ -42,8 +42,14 @@ def check_returned(solutions: list[str], numbers: list[int], target: int, rules:
     for text in solutions:
         check_solution(text, numbers, target, rules)
         assert cogstar.canonical_form(text) == text
+        # TinyZero evaluates the answer in floating point and accepts |value - target| < 1e-5.
+        # An exact solution can in principle miss that by rounding (huge intermediates), and
+        # then tinyzero mode must give the format score 0.1 like the original. check_solution
+        # has already parsed the text, so it holds only digits, operators and parentheses.
+        float_value = eval(text, {"__builtins__": {}})
+        expected = 1.0 if abs(float_value - target) < 1e-5 else 0.1
         score = cogstar.score(f"Assistant: <answer>{text}</answer>", numbers, target)
-        assert score.value == 1.0, (text, score)
+        assert score.value == expected, (text, score)
 
 
 # ------------------------------------------------------------------------------------------
