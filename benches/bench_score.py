@@ -4,7 +4,7 @@ What is measured (every row names exactly that):
 - the pure-Python reference (tests/reference_tinyzero.py) on a 5,000-item subsample (every
   20th) of the 100,000 rollouts; its per-item time is in extra_info["per_item_us"];
 - `cogstar.score_batch` on all 100,000 rollouts (about 1.3 KB each, every kind of answer:
-  tests/responses.py, seed 20240601), with as many threads as rayon gets (all cores unless
+  tests/rollouts.py, seed 20240601), with as many threads as rayon gets (all cores unless
   RAYON_NUM_THREADS says otherwise; the row's extra_info records which);
 - `cogstar.score` called once per rollout in a Python loop over the same 100,000 (one thread);
 - one 10 MB response: `cogstar.score` on three shapes (10 MB of reasoning lines then a correct
@@ -18,7 +18,6 @@ For a single-threaded batch:  RAYON_NUM_THREADS=1 pytest benches/bench_score.py 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -28,22 +27,10 @@ import pytest
 pytest.importorskip("pytest_benchmark")
 
 _TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path.insert(0, str(_TESTS))
 
-
-def _load_local(name: str):
-    """Import tests/<name>.py by path (a PyPI package is also called ``responses``)."""
-    mod_name = f"_cogstar_tests_{name}"
-    if mod_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(mod_name, _TESTS / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[mod_name]
-
-
-responses = _load_local("responses")
-reference = _load_local("reference_tinyzero")
+import reference_tinyzero as reference  # noqa: E402
+import rollouts as rollout_corpus  # noqa: E402
 
 N_ROLLOUTS = 100_000
 SEED = 20240601
@@ -71,13 +58,13 @@ def cogstar():
 
 @pytest.fixture(scope="module")
 def rollouts():
-    items = responses.make_responses(N_ROLLOUTS, SEED)
+    items = rollout_corpus.make_responses(N_ROLLOUTS, SEED)
     return [t for t, _, _ in items], [n for _, n, _ in items], [g for _, _, g in items]
 
 
 @pytest.fixture(scope="module")
 def ten_mb_cases():
-    return {c.name: c for c in responses.make_adversarial() if c.name in TEN_MB_CASES}
+    return {c.name: c for c in rollout_corpus.make_adversarial() if c.name in TEN_MB_CASES}
 
 
 # ------------------------------------------------------------------------------------------

@@ -8,34 +8,15 @@ Rust as from the reference. Skipped until the extension module is built.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("cogstar._core")
 
 import cogstar
-from reference_tinyzero import reference_score
-
-_HERE = Path(__file__).resolve().parent
-
-
-def _load_local(name: str):
-    """Import tests/<name>.py by path (a PyPI package is also called ``responses``)."""
-    mod_name = f"_cogstar_tests_{name}"
-    if mod_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(mod_name, _HERE / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[mod_name]
-
-
-responses = _load_local("responses")
+import rollouts
+from reference_tinyzero import OUTCOMES, reference_score
 
 N_RESPONSES = 100_000
 SEED = 20240601
@@ -71,7 +52,7 @@ def _summary(kinds: dict[str, int]) -> str:
 
 @pytest.fixture(scope="module")
 def corpus():
-    items = responses.make_responses(N_RESPONSES, SEED)
+    items = rollouts.make_responses(N_RESPONSES, SEED)
     texts = [t for t, _, _ in items]
     numbers = [n for _, n, _ in items]
     targets = [g for _, _, g in items]
@@ -127,17 +108,7 @@ def test_batch_matches_reference_on_100k_rollouts(corpus, reference, rust_batch)
 
 def test_corpus_exercises_every_outcome(reference):
     seen = {r.outcome for r in reference}
-    assert seen == {
-        "correct",
-        "wrong_value",
-        "wrong_numbers",
-        "unparsable",
-        "eval_error",
-        "too_large",
-        "no_answer",
-        "answer_not_last_line",
-        "no_assistant",
-    }
+    assert seen == set(OUTCOMES)
 
 
 def test_results_match_the_reference(corpus, reference, rust_batch):
@@ -196,7 +167,7 @@ def test_batch_of_nothing_and_of_one():
     empty = cogstar.score_batch([], [], [])
     assert len(empty) == 0
     assert list(empty.values) == []
-    text = responses.make_prompt([44, 19, 35], 98) + "</think>\n<answer> 44 + 19 + 35 </answer>"
+    text = rollouts.make_prompt([44, 19, 35], 98) + "</think>\n<answer> 44 + 19 + 35 </answer>"
     one = cogstar.score_batch([text], [[44, 19, 35]], [98])
     assert len(one) == 1
     assert (one[0].value, _label(one[0].outcome), one[0].answer) == (1.0, "correct", "44 + 19 + 35")
@@ -206,12 +177,12 @@ def test_batch_of_nothing_and_of_one():
 
 
 def _adversarial_names() -> list[str]:
-    return [c.name for c in responses.make_adversarial()]
+    return [c.name for c in rollouts.make_adversarial()]
 
 
 @pytest.fixture(scope="module")
 def adversarial():
-    return {c.name: c for c in responses.make_adversarial()}
+    return {c.name: c for c in rollouts.make_adversarial()}
 
 
 @pytest.mark.parametrize("name", _adversarial_names())
