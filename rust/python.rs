@@ -207,6 +207,14 @@ impl Outcome {
 #[pyclass(frozen, module = "cogstar._core")]
 struct Score {
     inner: reward::Score,
+    answer: Option<String>,
+}
+
+impl Score {
+    fn new(inner: reward::Score, text: &str) -> Self {
+        let answer = inner.answer(text).map(str::to_owned);
+        Score { inner, answer }
+    }
 }
 
 #[pymethods]
@@ -223,7 +231,7 @@ impl Score {
 
     #[getter]
     fn answer(&self) -> Option<&str> {
-        self.inner.answer.as_deref()
+        self.answer.as_deref()
     }
 
     #[getter]
@@ -233,7 +241,6 @@ impl Score {
 
     fn __repr__(&self) -> String {
         let answer = self
-            .inner
             .answer
             .as_ref()
             .map_or("None".to_string(), |a| format!("{a:?}"));
@@ -253,6 +260,8 @@ impl Score {
 #[pyclass(frozen, sequence, module = "cogstar._core")]
 struct ScoreBatch {
     scores: Vec<reward::Score>,
+    /// The scored texts, so answers are sliced out only when asked for.
+    texts: Vec<Py<PyString>>,
 }
 
 #[pymethods]
@@ -285,7 +294,7 @@ impl ScoreBatch {
         self.scores.len()
     }
 
-    fn __getitem__(&self, index: isize) -> PyResult<Score> {
+    fn __getitem__(&self, py: Python<'_>, index: isize) -> PyResult<Score> {
         let n = self.scores.len() as isize;
         let i = if index < 0 { index + n } else { index };
         if !(0..n).contains(&i) {
@@ -293,9 +302,9 @@ impl ScoreBatch {
                 "ScoreBatch index {index} out of range for {n} scores"
             )));
         }
-        Ok(Score {
-            inner: self.scores[i as usize].clone(),
-        })
+        let i = i as usize;
+        let text = self.texts[i].bind(py).to_str()?;
+        Ok(Score::new(self.scores[i].clone(), text))
     }
 
     fn __repr__(&self) -> String {
@@ -327,9 +336,10 @@ fn score(
     correct_score: f64,
 ) -> PyResult<Score> {
     let cfg = config(mode, format_score, correct_score)?;
-    Ok(Score {
-        inner: reward::score(text, &numbers, target, &cfg),
-    })
+    Ok(Score::new(
+        reward::score(text, &numbers, target, &cfg),
+        text,
+    ))
 }
 
 /// Numbers of every item, flattened: `flat[offsets[i]..offsets[i + 1]]` is item `i`.
@@ -393,7 +403,8 @@ fn score_batch(
         let groups: Vec<&[i64]> = offsets.windows(2).map(|w| &flat[w[0]..w[1]]).collect();
         reward::score_batch(&strs, &groups, &targets, &cfg)
     });
-    Ok(ScoreBatch { scores })
+    let texts = owned.into_iter().map(Bound::unbind).collect();
+    Ok(ScoreBatch { scores, texts })
 }
 
 // ---------------------------------------------------------------------------

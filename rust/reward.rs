@@ -113,10 +113,25 @@ impl Default for ScoreConfig {
 pub struct Score {
     pub value: f64,
     pub outcome: Outcome,
-    /// The extracted answer text (stripped), if one was found.
-    pub answer: Option<String>,
+    /// Byte range of the extracted (stripped) answer in the scored text, if one
+    /// was found; [`Score::answer`] slices it out. A range, not a copy, so a
+    /// batch allocates nothing per response.
+    pub answer_span: Option<(usize, usize)>,
     /// The answer's numeric value as a float, when it evaluated to a real number.
     pub result: Option<f64>,
+}
+
+impl Score {
+    /// The extracted answer, given the text this score was computed from.
+    pub fn answer<'t>(&self, text: &'t str) -> Option<&'t str> {
+        self.answer_span.map(|(s, e)| &text[s..e])
+    }
+}
+
+/// Byte range of `part` (a subslice of `text`) within `text`.
+fn span(text: &str, part: &str) -> (usize, usize) {
+    let start = part.as_ptr() as usize - text.as_ptr() as usize;
+    (start, start + part.len())
 }
 
 const ASSISTANT: &[u8] = b"Assistant:";
@@ -313,7 +328,7 @@ fn score_tinyzero(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -
     let miss = |outcome| Score {
         value: 0.0,
         outcome,
-        answer: None,
+        answer_span: None,
         result: None,
     };
     let Some(rest) = text_after_marker(text) else {
@@ -335,7 +350,7 @@ fn score_tinyzero(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -
     let fmt = |outcome, result| Score {
         value: cfg.format_score,
         outcome,
-        answer: Some(answer.to_string()),
+        answer_span: Some(span(text, answer)),
         result,
     };
     if !numbers_match(answer, numbers) {
@@ -369,7 +384,7 @@ fn score_tinyzero(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -
         } else {
             Outcome::WrongValue
         },
-        answer: Some(answer.to_string()),
+        answer_span: Some(span(text, answer)),
         result,
     }
 }
@@ -405,7 +420,7 @@ fn score_strict(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> 
         return Score {
             value: 0.0,
             outcome: Outcome::NoAnswer,
-            answer: None,
+            answer_span: None,
             result: None,
         };
     };
@@ -413,7 +428,7 @@ fn score_strict(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> 
     let fmt = |outcome, result| Score {
         value: cfg.format_score,
         outcome,
-        answer: Some(answer.to_string()),
+        answer_span: Some(span(text, answer)),
         result,
     };
     let tree = match expr::parse(answer) {
@@ -458,7 +473,7 @@ fn score_strict(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> 
                 } else {
                     Outcome::WrongValue
                 },
-                answer: Some(answer.to_string()),
+                answer_span: Some(span(text, answer)),
                 result: Some(v.to_f64()),
             }
         }
