@@ -89,6 +89,8 @@ trait Value: Copy {
     /// The results of `a op b` allowed by the rules, `None` when not allowed.
     fn apply(op: Op, a: Self, b: Self) -> Option<Self>;
     fn equals(self, target: i64) -> bool;
+    /// Whether any single operation the rules allow turns `a`, `b` into `target`.
+    fn pair_reaches(a: Self, b: Self, target: i64) -> bool;
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -131,6 +133,30 @@ impl Value for Frac {
     fn equals(self, target: i64) -> bool {
         target.checked_mul(self.d) == Some(self.n)
     }
+
+    fn pair_reaches(a: Self, b: Self, target: i64) -> bool {
+        // Cross-multiplied in i128, where any product of two i64 fits.
+        let (an, ad, bn, bd) = (a.n as i128, a.d as i128, b.n as i128, b.d as i128);
+        let t = target as i128;
+        let (x, y, denom) = (an * bd, bn * ad, ad * bd); // a = x/denom, b = y/denom
+                                                         // Both sides exact or the test fails: an overflowing side is never equal.
+        let hits = |lhs: Option<i128>, rhs: Option<i128>| lhs.is_some() && lhs == rhs;
+        let td = t.checked_mul(denom);
+        hits(x.checked_add(y), td)
+            || hits(x.checked_sub(y), td)
+            || hits(y.checked_sub(x), td)
+            || hits(Some(an * bn), td)
+            || (bn != 0
+                && hits(
+                    Some(an * bd),
+                    t.checked_mul(ad).and_then(|v| v.checked_mul(bn)),
+                ))
+            || (an != 0
+                && hits(
+                    Some(bn * ad),
+                    t.checked_mul(bd).and_then(|v| v.checked_mul(an)),
+                ))
+    }
 }
 
 /// Keep unreduced fractions small enough that the next multiplication fits.
@@ -167,6 +193,16 @@ impl Value for Whole {
 
     fn equals(self, target: i64) -> bool {
         self.0 == target
+    }
+
+    fn pair_reaches(a: Self, b: Self, target: i64) -> bool {
+        let (x, y, t) = (a.0 as i128, b.0 as i128, target as i128);
+        x + y == t
+            || x - y == t
+            || y - x == t
+            || x * y == t
+            || (y != 0 && x == t * y)
+            || (x != 0 && y == t * x)
     }
 }
 
@@ -291,6 +327,15 @@ impl<V: Value> Search<'_, V> {
     /// `last`: (key of the previous merge, node it created).
     fn run(&mut self, slots: &mut Vec<Slot<V>>, last: Option<(u8, u16)>) {
         let m = slots.len();
+        if m == 2 {
+            // Six exact tests decide whether the last merge can hit at all; only
+            // then does the normal-form loop below build the tree(s).
+            let reaches = V::pair_reaches(slots[0].value, slots[1].value, self.target);
+            if self.any || !reaches {
+                self.hit |= reaches;
+                return;
+            }
+        }
         if m == 1 {
             if slots[0].value.equals(self.target) {
                 self.record(slots[0].node);
