@@ -309,10 +309,10 @@ impl FastParser<'_> {
         while let Some(c @ (b'+' | b'-')) = self.peek() {
             negate ^= c == b'-';
             signs += 1;
+            if signs > MAX_UNARY_RUN {
+                return None; // the full evaluator's guard decides; stop scanning now
+            }
             self.pos += 1;
-        }
-        if signs > MAX_UNARY_RUN {
-            return None;
         }
         let v = self.atom()?;
         if matches!(self.peek(), Some(b'(') | Some(b'.')) || self.b[self.pos..].starts_with(b"**") {

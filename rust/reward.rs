@@ -272,12 +272,20 @@ const PY_INT_MAX_STR_DIGITS: usize = 4300;
 /// are more runs than `out` holds or a run exceeds u64 (then it equals no
 /// number) or has more digits than Python's `int()` accepts.
 fn digit_runs(answer: &str, out: &mut [u64]) -> Option<usize> {
+    if answer.is_ascii() {
+        digit_runs_of(answer.bytes().map(|b| (b as char).to_digit(10)), out)
+    } else {
+        digit_runs_of(answer.chars().map(digit_value), out)
+    }
+}
+
+fn digit_runs_of(digits: impl Iterator<Item = Option<u32>>, out: &mut [u64]) -> Option<usize> {
     let mut count = 0;
     let mut current: Option<u64> = None; // Some while inside a run
     let mut overflow = false;
     let mut run_len = 0;
-    for c in answer.chars() {
-        match digit_value(c) {
+    for digit in digits {
+        match digit {
             Some(d) => {
                 run_len += 1;
                 if run_len > PY_INT_MAX_STR_DIGITS {
@@ -316,6 +324,17 @@ fn digit_runs(answer: &str, out: &mut [u64]) -> Option<usize> {
 
 /// `re.match(r'^[\d+\-*/().\s]+$', answer)`.
 fn whitelisted(answer: &str) -> bool {
+    if answer.is_ascii() {
+        // The common case, byte by byte: ASCII digits, operators, ASCII whitespace
+        // (Python's \s also takes \x1c-\x1f).
+        return !answer.is_empty()
+            && answer.bytes().all(|b| {
+                matches!(
+                    b,
+                    b'0'..=b'9' | b'+' | b'-' | b'*' | b'/' | b'(' | b')' | b'.'
+                ) || matches!(b, b' ' | b'\t'..=b'\r' | 0x1c..=0x1f)
+            });
+    }
     !answer.is_empty()
         && answer.chars().all(|c| {
             matches!(c, '+' | '-' | '*' | '/' | '(' | ')' | '.')
