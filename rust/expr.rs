@@ -126,14 +126,6 @@ impl ExprError {
     fn new(offset: usize, kind: ExprErrorKind) -> Self {
         ExprError { offset, kind }
     }
-
-    /// True for errors found while evaluating a well-formed expression.
-    pub fn is_evaluation_error(&self) -> bool {
-        matches!(
-            self.kind,
-            ExprErrorKind::DivisionByZero | ExprErrorKind::Overflow
-        )
-    }
 }
 
 impl fmt::Display for ExprError {

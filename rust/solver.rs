@@ -416,7 +416,22 @@ impl<V: Value> Search<'_, V> {
     }
 }
 
-fn search<V: Value>(numbers: &[i64], target: i64, limit: usize, any: bool) -> Vec<String> {
+/// What a search is asked for.
+#[derive(Clone, Copy)]
+enum Goal {
+    /// Only whether a solution exists.
+    Exists,
+    /// Up to this many distinct canonical solutions.
+    Solutions(usize),
+}
+
+/// Run one search; returns whether any solution exists and the canonical
+/// solutions found (none are collected for [`Goal::Exists`]).
+fn search<V: Value>(numbers: &[i64], target: i64, goal: Goal) -> (bool, Vec<String>) {
+    let (any, limit) = match goal {
+        Goal::Exists => (true, 1),
+        Goal::Solutions(limit) => (false, limit),
+    };
     let mut s: Search<V> = Search {
         numbers,
         target,
@@ -438,23 +453,15 @@ fn search<V: Value>(numbers: &[i64], target: i64, limit: usize, any: bool) -> Ve
             kind: Kind::Leaf,
         })
         .collect();
-    if any {
-        s.run(&mut slots, None);
-        return if s.hit {
-            vec![String::new()]
-        } else {
-            Vec::new()
-        };
-    }
     s.run(&mut slots, None);
-    s.found
+    (s.hit || !s.found.is_empty(), s.found)
 }
 
-fn dispatch(numbers: &[i64], target: i64, rules: Rules, limit: usize, any: bool) -> Vec<String> {
+fn dispatch(numbers: &[i64], target: i64, rules: Rules, goal: Goal) -> (bool, Vec<String>) {
     match rules {
-        Rules::Rational => search::<Frac>(numbers, target, limit, any),
-        Rules::Classic if target < 0 => Vec::new(),
-        Rules::Classic => search::<Whole>(numbers, target, limit, any),
+        Rules::Rational => search::<Frac>(numbers, target, goal),
+        Rules::Classic if target < 0 => (false, Vec::new()),
+        Rules::Classic => search::<Whole>(numbers, target, goal),
     }
 }
 
@@ -470,7 +477,12 @@ pub fn solve(
     if limit == Some(0) {
         return Ok(Vec::new());
     }
-    let mut found = dispatch(numbers, target, rules, limit.unwrap_or(usize::MAX), false);
+    let (_, mut found) = dispatch(
+        numbers,
+        target,
+        rules,
+        Goal::Solutions(limit.unwrap_or(usize::MAX)),
+    );
     if limit.is_none() {
         found.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
     }
@@ -480,13 +492,17 @@ pub fn solve(
 /// Number of distinct solutions (up to commutativity and associativity).
 pub fn count_solutions(numbers: &[i64], target: i64, rules: Rules) -> Result<usize, SolveError> {
     check(numbers)?;
-    Ok(dispatch(numbers, target, rules, usize::MAX, false).len())
+    Ok(
+        dispatch(numbers, target, rules, Goal::Solutions(usize::MAX))
+            .1
+            .len(),
+    )
 }
 
 /// Whether the puzzle has at least one solution.
 pub fn is_solvable(numbers: &[i64], target: i64, rules: Rules) -> Result<bool, SolveError> {
     check(numbers)?;
-    Ok(!dispatch(numbers, target, rules, 1, true).is_empty())
+    Ok(dispatch(numbers, target, rules, Goal::Exists).0)
 }
 
 #[cfg(test)]
