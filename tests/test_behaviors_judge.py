@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from cogstar.behaviors import BEHAVIORS, DEFINITIONS, judge_counts, judge_requests, parse_count
 from cogstar.llm import OpenAIBackend
+from loopback import openai_server
 
 
 @pytest.mark.parametrize(
@@ -43,40 +41,17 @@ def test_one_prompt_per_behavior_with_the_puzzle() -> None:
     assert "Numbers: unknown" in unknown and "Target: unknown" in unknown
 
 
+def _planted_count(prompt: str) -> str:
+    """A judge that 'counts' by echoing the digit planted in the response for its behavior."""
+    behavior = next(b for b in BEHAVIORS if DEFINITIONS[b] in prompt)
+    planted = re.search(rf"{behavior}=(\d+)", prompt)
+    return f"<count>{planted.group(1)}</count>" if planted else "no idea"
+
+
 @pytest.fixture
 def judge_server() -> Iterator[str]:
-    """An OpenAI-compatible judge that 'counts' by echoing a digit planted in the response."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-            prompt = body["messages"][-1]["content"]
-            behavior = next(b for b in BEHAVIORS if DEFINITIONS[b] in prompt)
-            planted = re.search(rf"{behavior}=(\d+)", prompt)
-            text = f"<count>{planted.group(1)}</count>" if planted else "no idea"
-            out = json.dumps(
-                {
-                    "choices": [{"message": {"content": text}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 3},
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("content-length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    ).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with openai_server(_planted_count) as (url, _):
+        yield url
 
 
 def test_judge_counts_batches_and_maps_back(judge_server: str, tmp_path: Path) -> None:

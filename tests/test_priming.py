@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +22,7 @@ from cogstar.priming import (
     write_records,
 )
 from cogstar.tasks import priming_prompt
+from loopback import openai_server
 
 TRACE = (
     "<think> 44 + 19 = 63, that is 35 short of 98. 63 + 35 = 98, the target. </think>\n"
@@ -75,46 +74,20 @@ def test_controls_need_delimited_thoughts() -> None:
         empty_cot("<answer>1</answer>")
 
 
+def _author(user: str) -> str:
+    """Answers [44, 19, 35] -> 98 correctly; anything else wrongly and without <think>."""
+    if "[44, 19, 35]" in user:
+        return TRACE
+    return "I will try 1 + 2. </think>\n<answer> 1 + 2 </answer>"
+
+
 @pytest.fixture
-def author() -> Iterator[tuple[str, list[dict[str, object]]]]:
-    """An OpenAI-compatible 'author' that answers each puzzle correctly or not, as scripted."""
-    seen: list[dict[str, object]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-            seen.append(body)
-            user = body["messages"][-1]["content"]
-            if "[44, 19, 35]" in user:
-                text = TRACE
-            else:  # a wrong answer, without the leading <think> the prompt asks for
-                text = "I will try 1 + 2. </think>\n<answer> 1 + 2 </answer>"
-            out = json.dumps(
-                {
-                    "choices": [{"message": {"content": text}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 50, "completion_tokens": 20},
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("content-length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    ).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", seen
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def author() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    with openai_server(_author) as server:
+        yield server
 
 
-def test_llm_records(author: tuple[str, list[dict[str, object]]], tmp_path: Path) -> None:
+def test_llm_records(author: tuple[str, list[dict[str, Any]]], tmp_path: Path) -> None:
     url, seen = author
     puzzles = [cogstar.Puzzle([44, 19, 35], 98), cogstar.Puzzle([1, 2, 4], 7)]
     with OpenAIBackend(model="author", base_url=url, api_key_env=None, cache_dir=tmp_path) as b:
