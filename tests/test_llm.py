@@ -13,13 +13,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cogstar.llm import AnthropicBackend, LLMError, OpenAIBackend, Price, Request
+from loopback import serve
 
 
 @dataclass
@@ -95,17 +96,8 @@ def server() -> Iterator[tuple[str, Script]]:
                 with script.lock:
                     script.in_flight -= 1
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", script
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve(Handler) as url:
+        yield url, script
 
 
 def openai(url: str, tmp_path: Path, **kw: Any) -> OpenAIBackend:
