@@ -99,6 +99,29 @@ pub struct ScoreConfig {
     pub correct_score: f64,
 }
 
+impl ScoreConfig {
+    /// The score for an outcome: its value follows from the outcome alone (correct
+    /// score, 0 when no answer was found where the mode looks, format score otherwise).
+    fn grade(
+        &self,
+        outcome: Outcome,
+        answer_span: Option<(usize, usize)>,
+        result: Option<f64>,
+    ) -> Score {
+        let value = match outcome {
+            Outcome::Correct => self.correct_score,
+            Outcome::NoAnswer | Outcome::AnswerNotOnLastLine | Outcome::NoAssistant => 0.0,
+            _ => self.format_score,
+        };
+        Score {
+            value,
+            outcome,
+            answer_span,
+            result,
+        }
+    }
+}
+
 impl Default for ScoreConfig {
     fn default() -> Self {
         ScoreConfig {
@@ -226,41 +249,41 @@ fn py_strip(s: &str) -> &str {
     s.trim_matches(is_py_whitespace)
 }
 
-/// `sorted(int(r) for r in re.findall(r'\d+', answer)) == sorted(numbers)`.
-fn numbers_match(answer: &str, numbers: &[i64]) -> bool {
-    // Puzzles are small: compare on the stack when they fit.
-    const STACK: usize = 16;
-    if numbers.len() > STACK || numbers.iter().any(|&n| n < 0) {
-        return numbers.len() > STACK && numbers_match_heap(answer, numbers);
-    }
-    let mut found = [0u64; STACK];
-    let Some(count) = digit_runs(answer, &mut found) else {
+/// Puzzles this small are compared without touching the heap.
+const STACK_NUMBERS: usize = 16;
+
+/// Whether `found` (sorted in place) is exactly the multiset `numbers`.
+fn same_numbers(found: &mut [u64], numbers: &[i64]) -> bool {
+    if found.len() != numbers.len() || numbers.iter().any(|&n| n < 0) {
         return false;
+    }
+    found.sort_unstable();
+    let (mut stack, mut heap) = ([0u64; STACK_NUMBERS], Vec::new());
+    let want: &mut [u64] = if numbers.len() <= STACK_NUMBERS {
+        &mut stack[..numbers.len()]
+    } else {
+        heap.resize(numbers.len(), 0);
+        &mut heap
     };
-    if count != numbers.len() {
-        return false;
-    }
-    let mut want = [0u64; STACK];
     for (w, &n) in want.iter_mut().zip(numbers) {
         *w = n as u64;
     }
-    want[..count].sort_unstable();
-    found[..count].sort_unstable();
-    want[..count] == found[..count]
+    want.sort_unstable();
+    want == found
 }
 
-fn numbers_match_heap(answer: &str, numbers: &[i64]) -> bool {
-    let mut found = vec![0u64; numbers.len()];
-    match digit_runs(answer, &mut found) {
-        Some(count) if count == numbers.len() => {
-            let mut want: Vec<i64> = numbers.to_vec();
-            want.sort_unstable();
-            found.sort_unstable();
-            want.iter()
-                .zip(&found)
-                .all(|(&w, &f)| w >= 0 && w as u64 == f)
-        }
-        _ => false,
+/// `sorted(int(r) for r in re.findall(r'\d+', answer)) == sorted(numbers)`.
+fn numbers_match(answer: &str, numbers: &[i64]) -> bool {
+    let (mut stack, mut heap) = ([0u64; STACK_NUMBERS], Vec::new());
+    let found: &mut [u64] = if numbers.len() <= STACK_NUMBERS {
+        &mut stack[..numbers.len()]
+    } else {
+        heap.resize(numbers.len(), 0);
+        &mut heap
+    };
+    match digit_runs(answer, found) {
+        Some(count) => same_numbers(&mut found[..count], numbers),
+        None => false,
     }
 }
 
@@ -344,12 +367,7 @@ fn whitelisted(answer: &str) -> bool {
 }
 
 fn score_tinyzero(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> Score {
-    let miss = |outcome| Score {
-        value: 0.0,
-        outcome,
-        answer_span: None,
-        result: None,
-    };
+    let miss = |outcome| cfg.grade(outcome, None, None);
     let Some(rest) = text_after_marker(text) else {
         return miss(Outcome::NoAssistant);
     };
@@ -366,12 +384,7 @@ fn score_tinyzero(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -
         });
     };
     let answer = py_strip(&line[s..e]);
-    let fmt = |outcome, result| Score {
-        value: cfg.format_score,
-        outcome,
-        answer_span: Some(span(text, answer)),
-        result,
-    };
+    let fmt = |outcome, result| cfg.grade(outcome, Some(span(text, answer)), result);
     if !numbers_match(answer, numbers) {
         return fmt(Outcome::WrongNumbers, None);
     }
@@ -392,20 +405,12 @@ fn score_tinyzero(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -
             Err(Failure::TooLarge) => return fmt(Outcome::TooLarge, None),
         },
     };
-    Score {
-        value: if close {
-            cfg.correct_score
-        } else {
-            cfg.format_score
-        },
-        outcome: if close {
-            Outcome::Correct
-        } else {
-            Outcome::WrongValue
-        },
-        answer_span: Some(span(text, answer)),
-        result,
-    }
+    let outcome = if close {
+        Outcome::Correct
+    } else {
+        Outcome::WrongValue
+    };
+    fmt(outcome, result)
 }
 
 /// Whether a fully evaluated value is within 1e-5 of the target (and its float
@@ -436,20 +441,10 @@ fn score_strict(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> 
     let found = memmem::rfind(b, CLOSE)
         .and_then(|e| memmem::rfind(&b[..e], OPEN).map(|s| (s + OPEN.len(), e)));
     let Some((s, e)) = found else {
-        return Score {
-            value: 0.0,
-            outcome: Outcome::NoAnswer,
-            answer_span: None,
-            result: None,
-        };
+        return cfg.grade(Outcome::NoAnswer, None, None);
     };
     let answer = rest[s..e].trim();
-    let fmt = |outcome, result| Score {
-        value: cfg.format_score,
-        outcome,
-        answer_span: Some(span(text, answer)),
-        result,
-    };
+    let fmt = |outcome, result| cfg.grade(outcome, Some(span(text, answer)), result);
     let tree = match expr::parse(answer) {
         Ok(t) => t,
         Err(err)
@@ -462,16 +457,7 @@ fn score_strict(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> 
         }
         Err(_) => return fmt(Outcome::Unparsable, None),
     };
-    let mut used: Vec<u64> = expr::numbers(&tree);
-    let mut want: Vec<i64> = numbers.to_vec();
-    used.sort_unstable();
-    want.sort_unstable();
-    if used.len() != want.len()
-        || want
-            .iter()
-            .zip(&used)
-            .any(|(&w, &u)| w < 0 || w as u64 != u)
-    {
+    if !same_numbers(&mut expr::numbers(&tree), numbers) {
         return fmt(Outcome::WrongNumbers, None);
     }
     match expr::evaluate(&tree) {
@@ -481,20 +467,12 @@ fn score_strict(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> 
         Err(_) => fmt(Outcome::TooLarge, None),
         Ok(v) => {
             let correct = v == crate::rational::Rational::integer(target as i128);
-            Score {
-                value: if correct {
-                    cfg.correct_score
-                } else {
-                    cfg.format_score
-                },
-                outcome: if correct {
-                    Outcome::Correct
-                } else {
-                    Outcome::WrongValue
-                },
-                answer_span: Some(span(text, answer)),
-                result: Some(v.to_f64()),
-            }
+            let outcome = if correct {
+                Outcome::Correct
+            } else {
+                Outcome::WrongValue
+            };
+            fmt(outcome, Some(v.to_f64()))
         }
     }
 }

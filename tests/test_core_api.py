@@ -76,6 +76,23 @@ def test_score_fields_and_outcomes() -> None:
     assert "Outcome.WRONG_VALUE" in repr(custom)
 
 
+def test_every_outcome_has_its_own_label() -> None:
+    names = [
+        "CORRECT",
+        "WRONG_VALUE",
+        "WRONG_NUMBERS",
+        "UNPARSABLE",
+        "EVAL_ERROR",
+        "TOO_LARGE",
+        "NO_ANSWER",
+        "ANSWER_NOT_LAST_LINE",
+        "NO_ASSISTANT",
+    ]
+    for name in names:
+        outcome = getattr(cogstar.Outcome, name)
+        assert str(outcome) == outcome.label == name.lower()
+
+
 def test_batch_object() -> None:
     texts = ["Assistant: <answer>1+2</answer>", "Assistant: <answer>1*2</answer>", "Assistant:"]
     b = cogstar.score_batch(texts, [[1, 2]] * 3, [3, 3, 3])
