@@ -9,7 +9,9 @@
 //! * [`reward`]: `score` / `score_batch` with typed outcomes, `tinyzero` and `strict` modes.
 //! * [`solver`]: first / all / count / solvable, `rational` and `classic` rules.
 //! * [`generate`]: seeded puzzle generation and leakage-free splits.
+//! * [`behaviors`]: the rule-based counter of the four cognitive behaviors.
 
+pub mod behaviors;
 pub mod expr;
 pub mod generate;
 pub mod pyeval;

@@ -11,6 +11,7 @@ use pyo3::exceptions::{PyException, PyIndexError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PySequence, PyString};
 
+use crate::behaviors::{self, Analysis};
 use crate::expr::{self, ExprError, Node};
 use crate::generate::{self, GenerateConfig};
 use crate::rational::Rational;
@@ -537,6 +538,161 @@ fn split_puzzles(
     Ok((wrap(train), wrap(test)))
 }
 
+
+// ---------------------------------------------------------------------------
+// Behaviors
+// ---------------------------------------------------------------------------
+
+/// Counts of the four behaviors in one text; `spans` locates each counted instance.
+#[pyclass(frozen, module = "cogstar._core")]
+struct BehaviorCounts {
+    #[pyo3(get)]
+    verification: u32,
+    #[pyo3(get)]
+    backtracking: u32,
+    #[pyo3(get)]
+    subgoal: u32,
+    #[pyo3(get)]
+    backward: u32,
+    /// `(behavior, start, end)` in characters of the text, in text order.
+    #[pyo3(get)]
+    spans: Vec<(&'static str, usize, usize)>,
+}
+
+impl BehaviorCounts {
+    fn new(a: Analysis, text: &str) -> Self {
+        let ascii = text.is_ascii();
+        let chars = |byte: usize| if ascii { byte } else { text[..byte].chars().count() };
+        BehaviorCounts {
+            verification: a.counts.verification,
+            backtracking: a.counts.backtracking,
+            subgoal: a.counts.subgoal,
+            backward: a.counts.backward,
+            spans: a
+                .spans
+                .iter()
+                .map(|s| (s.behavior.name(), chars(s.start), chars(s.end)))
+                .collect(),
+        }
+    }
+}
+
+#[pymethods]
+impl BehaviorCounts {
+    #[new]
+    #[pyo3(signature = (verification = 0, backtracking = 0, subgoal = 0, backward = 0, spans = vec![]))]
+    fn py_new(
+        verification: u32,
+        backtracking: u32,
+        subgoal: u32,
+        backward: u32,
+        spans: Vec<(String, usize, usize)>,
+    ) -> PyResult<Self> {
+        let spans = spans
+            .into_iter()
+            .map(|(b, s, e)| {
+                behaviors::Behavior::ALL
+                    .iter()
+                    .find(|x| x.name() == b)
+                    .map(|x| (x.name(), s, e))
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!(
+                            "unknown behavior '{b}' in spans; use verification, backtracking, subgoal or backward"
+                        ))
+                    })
+            })
+            .collect::<PyResult<_>>()?;
+        Ok(BehaviorCounts { verification, backtracking, subgoal, backward, spans })
+    }
+
+    /// `{"verification": …, "backtracking": …, "subgoal": …, "backward": …}`
+    fn as_dict(&self) -> std::collections::BTreeMap<&'static str, u32> {
+        [
+            ("verification", self.verification),
+            ("backtracking", self.backtracking),
+            ("subgoal", self.subgoal),
+            ("backward", self.backward),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<BehaviorCounts>().is_ok_and(|o| {
+            let o = o.get();
+            (o.verification, o.backtracking, o.subgoal, o.backward)
+                == (self.verification, self.backtracking, self.subgoal, self.backward)
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "BehaviorCounts(verification={}, backtracking={}, subgoal={}, backward={})",
+            self.verification, self.backtracking, self.subgoal, self.backward
+        )
+    }
+}
+
+/// Rule-based counts of the four behaviors in one text (see `cogstar.count_behaviors`).
+#[pyfunction]
+#[pyo3(signature = (text, numbers = None, target = None))]
+fn count_behaviors_rules(text: &str, numbers: Option<Vec<i64>>, target: Option<i64>) -> BehaviorCounts {
+    BehaviorCounts::new(behaviors::count_behaviors(text, numbers.as_deref(), target), text)
+}
+
+/// `count_behaviors_rules` over many texts in parallel with the GIL released.
+#[pyfunction]
+#[pyo3(signature = (texts, numbers = None, targets = None))]
+fn count_behaviors_rules_batch(
+    py: Python<'_>,
+    texts: &Bound<'_, PyAny>,
+    numbers: Option<&Bound<'_, PyAny>>,
+    targets: Option<Vec<Option<i64>>>,
+) -> PyResult<Vec<BehaviorCounts>> {
+    let owned: Vec<Bound<'_, PyString>> = texts
+        .cast::<PySequence>()?
+        .try_iter()?
+        .map(|t| Ok(t?.cast_into::<PyString>()?))
+        .collect::<PyResult<_>>()?;
+    let strs: Vec<&str> = owned.iter().map(|s| s.to_str()).collect::<PyResult<_>>()?;
+    let n = strs.len();
+    let targets = targets.unwrap_or_else(|| vec![None; n]);
+    if targets.len() != n {
+        return Err(PyValueError::new_err(format!(
+            "targets has {} entries but texts has {n}; give one target (or None) per text",
+            targets.len()
+        )));
+    }
+    // Per item: Some(numbers) or None.
+    let mut groups: Vec<Option<Vec<i64>>> = vec![None; n];
+    if let Some(numbers) = numbers {
+        let seq = numbers.cast::<PySequence>()?;
+        if seq.len()? != n {
+            return Err(PyValueError::new_err(format!(
+                "numbers has {} entries but texts has {n}; give one list of numbers (or None) per text",
+                seq.len()?
+            )));
+        }
+        for (slot, item) in groups.iter_mut().zip(seq.try_iter()?) {
+            let item = item?;
+            if !item.is_none() {
+                *slot = Some(item.extract::<Vec<i64>>()?);
+            }
+        }
+    }
+    let counts = py.detach(|| {
+        use rayon::prelude::*;
+        (0..n)
+            .into_par_iter()
+            .map(|i| BehaviorCounts::new(
+                behaviors::count_behaviors(strs[i], groups[i].as_deref(), targets[i]),
+                strs[i],
+            ))
+            .collect::<Vec<_>>()
+    });
+    Ok(counts)
+}
+
 #[pymodule]
 #[pyo3(name = "_core")]
 fn cogstar_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -559,5 +715,8 @@ fn cogstar_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_solvable, m)?)?;
     m.add_function(wrap_pyfunction!(generate_puzzles, m)?)?;
     m.add_function(wrap_pyfunction!(split_puzzles, m)?)?;
+    m.add_class::<BehaviorCounts>()?;
+    m.add_function(wrap_pyfunction!(count_behaviors_rules, m)?)?;
+    m.add_function(wrap_pyfunction!(count_behaviors_rules_batch, m)?)?;
     Ok(())
 }

@@ -21,9 +21,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from cogstar._core import BehaviorCounts, count_behaviors_rules, count_behaviors_rules_batch
 from cogstar.llm import Backend, Request
 
-__all__ = ["BEHAVIORS", "DEFINITIONS", "judge_counts", "judge_requests", "parse_count"]
+__all__ = [
+    "BEHAVIORS",
+    "DEFINITIONS",
+    "BehaviorCounts",
+    "count_behaviors",
+    "count_behaviors_batch",
+    "judge_counts",
+    "judge_requests",
+    "parse_count",
+]
 
 BEHAVIORS: tuple[str, ...] = ("verification", "backtracking", "subgoal", "backward")
 
@@ -131,3 +141,47 @@ def judge_counts(
         chunk = replies[i * len(BEHAVIORS) : (i + 1) * len(BEHAVIORS)]
         counts.append({b: parse_count(r.text) for b, r in zip(BEHAVIORS, chunk, strict=True)})
     return counts
+
+
+def count_behaviors(
+    text: str,
+    numbers: Sequence[int] | None = None,
+    target: int | None = None,
+    *,
+    judge: str = "rules",
+    backend: Backend | None = None,
+) -> BehaviorCounts:
+    """Count verification, backtracking, subgoal setting and backward chaining in one text.
+
+    ``judge="rules"`` is the Rust counter (offline, instant; ``spans`` locates each instance);
+    ``judge="llm"`` asks ``backend`` four questions (one per behavior) and has no spans.
+    """
+    return count_behaviors_batch([text], [numbers], [target], judge=judge, backend=backend)[0]
+
+
+def count_behaviors_batch(
+    texts: Sequence[str],
+    numbers: Sequence[Sequence[int] | None] | None = None,
+    targets: Sequence[int | None] | None = None,
+    *,
+    judge: str = "rules",
+    backend: Backend | None = None,
+    progress: bool | Callable[[int, int], None] = False,
+) -> list[BehaviorCounts]:
+    """:func:`count_behaviors` over many texts (``rules``: in parallel, GIL released)."""
+    n = len(texts)
+    nums: list[list[int] | None] = (
+        [None] * n if numbers is None else [None if x is None else list(x) for x in numbers]
+    )
+    tgts: list[int | None] = [None] * n if targets is None else list(targets)
+    if judge == "rules":
+        return count_behaviors_rules_batch(list(texts), nums, tgts)
+    if judge == "llm":
+        if backend is None:
+            raise ValueError(
+                "judge='llm' needs a backend, e.g. backend=OpenAIBackend(model='gpt-4o-mini') "
+                "from cogstar.llm"
+            )
+        counts = judge_counts(list(texts), nums, tgts, backend, progress=progress)
+        return [BehaviorCounts(**c) for c in counts]
+    raise ValueError(f"judge must be 'rules' or 'llm', got {judge!r}")
