@@ -207,7 +207,11 @@ fn lex(text: &str) -> Lexed {
                 continue;
             }
             let value: f64 = text[i..j].parse().unwrap_or(f64::NAN);
-            tokens.push(Token { kind: Kind::Num(value), start, end: j as u32 });
+            tokens.push(Token {
+                kind: Kind::Num(value),
+                start,
+                end: j as u32,
+            });
             line_start = false;
             i = j;
             continue;
@@ -251,7 +255,10 @@ fn lex(text: &str) -> Lexed {
             let is_times = w == b"x"
                 && matches!(
                     tokens.last(),
-                    Some(Token { kind: Kind::Num(_) | Kind::RParen, .. })
+                    Some(Token {
+                        kind: Kind::Num(_) | Kind::RParen,
+                        ..
+                    })
                 )
                 && {
                     let mut m = k;
@@ -262,9 +269,17 @@ fn lex(text: &str) -> Lexed {
                 };
             if is_times {
                 words.truncate(lo as usize);
-                tokens.push(Token { kind: Kind::Op(b'*'), start, end: k as u32 });
+                tokens.push(Token {
+                    kind: Kind::Op(b'*'),
+                    start,
+                    end: k as u32,
+                });
             } else {
-                tokens.push(Token { kind: Kind::Word(lo, hi), start, end: j as u32 });
+                tokens.push(Token {
+                    kind: Kind::Word(lo, hi),
+                    start,
+                    end: j as u32,
+                });
                 if !tail.is_empty() {
                     let lo2 = words.len() as u32;
                     words.extend_from_slice(tail);
@@ -282,7 +297,11 @@ fn lex(text: &str) -> Lexed {
         line_start = line_start && matches!(b, b'-' | b'*' | b'#' | b'>' | b'+');
         match b {
             b'+' | b'/' => {
-                tokens.push(Token { kind: Kind::Op(b), start, end: start + 1 });
+                tokens.push(Token {
+                    kind: Kind::Op(b),
+                    start,
+                    end: start + 1,
+                });
                 i += 1;
             }
             b'-' => {
@@ -291,11 +310,19 @@ fn lex(text: &str) -> Lexed {
                     while i < n && s[i] == b'-' {
                         i += 1;
                     }
-                    tokens.push(Token { kind: Kind::Comma, start, end: i as u32 });
+                    tokens.push(Token {
+                        kind: Kind::Comma,
+                        start,
+                        end: i as u32,
+                    });
                 } else if line_start && i + 1 < n && s[i + 1] == b' ' {
                     i += 1; // "- " bullet
                 } else {
-                    tokens.push(Token { kind: Kind::Op(b'-'), start, end: start + 1 });
+                    tokens.push(Token {
+                        kind: Kind::Op(b'-'),
+                        start,
+                        end: start + 1,
+                    });
                     i += 1;
                 }
             }
@@ -305,24 +332,44 @@ fn lex(text: &str) -> Lexed {
                 } else if line_start && i + 1 < n && s[i + 1] == b' ' {
                     i += 1; // "* " bullet
                 } else {
-                    tokens.push(Token { kind: Kind::Op(b'*'), start, end: start + 1 });
+                    tokens.push(Token {
+                        kind: Kind::Op(b'*'),
+                        start,
+                        end: start + 1,
+                    });
                     i += 1;
                 }
             }
             b'(' => {
-                tokens.push(Token { kind: Kind::LParen, start, end: start + 1 });
+                tokens.push(Token {
+                    kind: Kind::LParen,
+                    start,
+                    end: start + 1,
+                });
                 i += 1;
             }
             b')' => {
-                tokens.push(Token { kind: Kind::RParen, start, end: start + 1 });
+                tokens.push(Token {
+                    kind: Kind::RParen,
+                    start,
+                    end: start + 1,
+                });
                 i += 1;
             }
             b'=' => {
-                tokens.push(Token { kind: Kind::Eq, start, end: start + 1 });
+                tokens.push(Token {
+                    kind: Kind::Eq,
+                    start,
+                    end: start + 1,
+                });
                 i += 1;
             }
             b',' | b':' => {
-                tokens.push(Token { kind: Kind::Comma, start, end: start + 1 });
+                tokens.push(Token {
+                    kind: Kind::Comma,
+                    start,
+                    end: start + 1,
+                });
                 i += 1;
             }
             b'.' | b'!' | b'?' | b';' => {
@@ -336,10 +383,16 @@ fn lex(text: &str) -> Lexed {
                     j += 1;
                 }
                 match &text[i + 1..j] {
-                    "times" | "cdot" => {
-                        tokens.push(Token { kind: Kind::Op(b'*'), start, end: j as u32 })
-                    }
-                    "div" => tokens.push(Token { kind: Kind::Op(b'/'), start, end: j as u32 }),
+                    "times" | "cdot" => tokens.push(Token {
+                        kind: Kind::Op(b'*'),
+                        start,
+                        end: j as u32,
+                    }),
+                    "div" => tokens.push(Token {
+                        kind: Kind::Op(b'/'),
+                        start,
+                        end: j as u32,
+                    }),
                     "" => {
                         if j < n && matches!(s[j], b'[' | b']' | b'(' | b')') {
                             j += 1;
@@ -359,36 +412,60 @@ fn lex(text: &str) -> Lexed {
                     let inner = text[i + 1..j].trim().to_ascii_lowercase();
                     stop(&tokens, &mut sentences);
                     if inner == "answer" {
-                        tokens.push(Token { kind: Kind::Answer(true), start, end: j as u32 + 1 });
+                        tokens.push(Token {
+                            kind: Kind::Answer(true),
+                            start,
+                            end: j as u32 + 1,
+                        });
                     } else if inner == "/answer" {
-                        tokens.push(Token { kind: Kind::Answer(false), start, end: j as u32 + 1 });
+                        tokens.push(Token {
+                            kind: Kind::Answer(false),
+                            start,
+                            end: j as u32 + 1,
+                        });
                         stop(&tokens, &mut sentences);
                     }
                     i = j + 1;
                 } else {
-                    tokens.push(Token { kind: Kind::Comma, start, end: start + 1 });
+                    tokens.push(Token {
+                        kind: Kind::Comma,
+                        start,
+                        end: start + 1,
+                    });
                     i += 1;
                 }
             }
             0xC3 if i + 1 < n && (s[i + 1] == 0x97 || s[i + 1] == 0xB7) => {
                 let op = if s[i + 1] == 0x97 { b'*' } else { b'/' }; // × ÷
-                tokens.push(Token { kind: Kind::Op(op), start, end: start + 2 });
+                tokens.push(Token {
+                    kind: Kind::Op(op),
+                    start,
+                    end: start + 2,
+                });
                 i += 2;
             }
             0xC2 if i + 1 < n && s[i + 1] == 0xB7 => {
-                tokens.push(Token { kind: Kind::Op(b'*'), start, end: start + 2 }); // ·
+                tokens.push(Token {
+                    kind: Kind::Op(b'*'),
+                    start,
+                    end: start + 2,
+                }); // ·
                 i += 2;
             }
             0xE2 if i + 2 < n => {
                 let kind = match (s[i + 1], s[i + 2]) {
-                    (0x88, 0x92) => Some(Kind::Op(b'-')), // −
-                    (0x8B, 0x85) => Some(Kind::Op(b'*')), // ⋅
-                    (0x89, 0x88) => Some(Kind::Eq),       // ≈
+                    (0x88, 0x92) => Some(Kind::Op(b'-')),             // −
+                    (0x8B, 0x85) => Some(Kind::Op(b'*')),             // ⋅
+                    (0x89, 0x88) => Some(Kind::Eq),                   // ≈
                     (0x80, 0x93) | (0x80, 0x94) => Some(Kind::Comma), // – —
                     _ => None,
                 };
                 if let Some(kind) = kind {
-                    tokens.push(Token { kind, start, end: start + 3 });
+                    tokens.push(Token {
+                        kind,
+                        start,
+                        end: start + 3,
+                    });
                 }
                 i += 3;
             }
@@ -401,7 +478,11 @@ fn lex(text: &str) -> Lexed {
     if *sentences.last().unwrap() != t {
         sentences.push(t);
     }
-    Lexed { tokens, sentences, words }
+    Lexed {
+        tokens,
+        sentences,
+        words,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -415,6 +496,9 @@ struct Step {
     op: u8,
     b: f64,
     r: f64,
+    /// `a` / `b` are written numbers, not results of other steps in the expression.
+    a_leaf: bool,
+    b_leaf: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -454,39 +538,55 @@ impl ExprParser<'_> {
         self.toks.get(self.pos).map(|t| t.kind)
     }
 
-    fn expr(&mut self) -> Option<f64> {
-        let mut v = self.term()?;
+    /// Value and whether it is a single written number.
+    fn expr(&mut self) -> Option<(f64, bool)> {
+        let (mut v, mut leaf) = self.term()?;
         while let Some(Kind::Op(op @ (b'+' | b'-'))) = self.peek() {
             self.pos += 1;
-            let w = self.term()?;
+            let (w, wl) = self.term()?;
             let r = apply(v, op, w);
-            self.steps.push(Step { a: v, op, b: w, r });
-            v = r;
+            self.steps.push(Step {
+                a: v,
+                op,
+                b: w,
+                r,
+                a_leaf: leaf,
+                b_leaf: wl,
+            });
+            (v, leaf) = (r, false);
         }
-        Some(v)
+        Some((v, leaf))
     }
 
-    fn term(&mut self) -> Option<f64> {
-        let mut v = self.unary()?;
+    fn term(&mut self) -> Option<(f64, bool)> {
+        let (mut v, mut leaf) = self.unary()?;
         while let Some(Kind::Op(op @ (b'*' | b'/'))) = self.peek() {
             self.pos += 1;
-            let w = self.unary()?;
+            let (w, wl) = self.unary()?;
             let r = apply(v, op, w);
-            self.steps.push(Step { a: v, op, b: w, r });
-            v = r;
+            self.steps.push(Step {
+                a: v,
+                op,
+                b: w,
+                r,
+                a_leaf: leaf,
+                b_leaf: wl,
+            });
+            (v, leaf) = (r, false);
         }
-        Some(v)
+        Some((v, leaf))
     }
 
-    fn unary(&mut self) -> Option<f64> {
+    fn unary(&mut self) -> Option<(f64, bool)> {
         match self.peek()? {
             Kind::Op(b'-') => {
                 self.pos += 1;
-                Some(-self.unary()?)
+                let (v, leaf) = self.unary()?;
+                Some((-v, leaf))
             }
             Kind::Num(v) => {
                 self.pos += 1;
-                Some(v)
+                Some((v, true))
             }
             Kind::LParen => {
                 self.depth += 1;
@@ -522,8 +622,13 @@ fn parse_segment(toks: &[Token]) -> Option<(f64, Vec<Step>)> {
     if toks.is_empty() {
         return None;
     }
-    let mut p = ExprParser { toks, pos: 0, steps: Vec::new(), depth: 0 };
-    let v = p.expr()?;
+    let mut p = ExprParser {
+        toks,
+        pos: 0,
+        steps: Vec::new(),
+        depth: 0,
+    };
+    let (v, _) = p.expr()?;
     if p.pos == toks.len() {
         return Some((v, p.steps));
     }
@@ -536,8 +641,13 @@ fn parse_segment(toks: &[Token]) -> Option<(f64, Vec<Step>)> {
             .copied()
             .filter(|t| !matches!(t.kind, Kind::LParen | Kind::RParen))
             .collect();
-        let mut p = ExprParser { toks: &trimmed, pos: 0, steps: Vec::new(), depth: 0 };
-        let v = p.expr()?;
+        let mut p = ExprParser {
+            toks: &trimmed,
+            pos: 0,
+            steps: Vec::new(),
+            depth: 0,
+        };
+        let (v, _) = p.expr()?;
         if p.pos == trimmed.len() {
             return Some((v, p.steps));
         }
@@ -546,7 +656,10 @@ fn parse_segment(toks: &[Token]) -> Option<(f64, Vec<Step>)> {
 }
 
 fn is_math(k: Kind) -> bool {
-    matches!(k, Kind::Num(_) | Kind::Op(_) | Kind::LParen | Kind::RParen | Kind::Eq)
+    matches!(
+        k,
+        Kind::Num(_) | Kind::Op(_) | Kind::LParen | Kind::RParen | Kind::Eq
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -583,7 +696,11 @@ impl View<'_> {
         let v = self.num(i)?;
         match self.toks.get(i + 1).map(|t| t.kind) {
             Some(Kind::Op(_) | Kind::Eq) => None,
-            _ => match i.checked_sub(1).and_then(|j| self.toks.get(j)).map(|t| t.kind) {
+            _ => match i
+                .checked_sub(1)
+                .and_then(|j| self.toks.get(j))
+                .map(|t| t.kind)
+            {
                 Some(Kind::Op(_) | Kind::Eq) => None,
                 _ => Some(v),
             },
@@ -593,10 +710,34 @@ impl View<'_> {
 
 const NEGATIONS: &[&[u8]] = &[b"not", b"never", b"neither", b"none", b"nor", b"cannot"];
 const VERDICT_AFTER_NEG: &[&[u8]] = &[
-    b"right", b"correct", b"target", b"work", b"works", b"working", b"worked", b"equal",
-    b"equals", b"reach", b"reaches", b"match", b"matches", b"solution", b"answer", b"helpful",
-    b"help", b"close", b"closer", b"enough", b"fit", b"fits", b"what", b"solve", b"solves",
-    b"achieve", b"hit", b"get",
+    b"right",
+    b"correct",
+    b"target",
+    b"work",
+    b"works",
+    b"working",
+    b"worked",
+    b"equal",
+    b"equals",
+    b"reach",
+    b"reaches",
+    b"match",
+    b"matches",
+    b"solution",
+    b"answer",
+    b"helpful",
+    b"help",
+    b"close",
+    b"closer",
+    b"enough",
+    b"fit",
+    b"fits",
+    b"what",
+    b"solve",
+    b"solves",
+    b"achieve",
+    b"hit",
+    b"get",
 ];
 const TOO_WHAT: &[&[u8]] = &[
     b"high", b"low", b"large", b"small", b"big", b"much", b"little", b"far", b"short", b"many",
@@ -606,32 +747,112 @@ const PURPOSE: &[&[u8]] = &[
     b"come", b"can", b"could", b"might", b"if", b"goal", b"task", b"make",
 ];
 const SWITCH_NOUNS: &[&[u8]] = &[
-    b"approach", b"approaches", b"way", b"ways", b"combination", b"combinations", b"strategy",
-    b"method", b"option", b"idea", b"attempt", b"order", b"path", b"route", b"operation",
-    b"operations", b"pair", b"tack", b"plan", b"grouping", b"possibility",
+    b"approach",
+    b"approaches",
+    b"way",
+    b"ways",
+    b"combination",
+    b"combinations",
+    b"strategy",
+    b"method",
+    b"option",
+    b"idea",
+    b"attempt",
+    b"order",
+    b"path",
+    b"route",
+    b"operation",
+    b"operations",
+    b"pair",
+    b"tack",
+    b"plan",
+    b"grouping",
+    b"possibility",
 ];
-const NEED: &[&[u8]] = &[b"need", b"needs", b"needed", b"require", b"requires", b"required"];
+const NEED: &[&[u8]] = &[
+    b"need",
+    b"needs",
+    b"needed",
+    b"require",
+    b"requires",
+    b"required",
+];
 const NEED_FILLER: &[&[u8]] = &[
     b"to", b"make", b"get", b"create", b"form", b"reach", b"find", b"obtain", b"produce", b"be",
     b"another", b"only", b"just", b"still", b"a", b"an", b"the", b"value", b"of", b"us",
     b"exactly", b"build", b"somehow",
 ];
 const MAKE: &[&[u8]] = &[
-    b"make", b"get", b"reach", b"form", b"create", b"build", b"produce", b"obtain", b"making",
-    b"getting", b"reaching", b"forming", b"building",
+    b"make",
+    b"get",
+    b"reach",
+    b"form",
+    b"create",
+    b"build",
+    b"produce",
+    b"obtain",
+    b"making",
+    b"getting",
+    b"reaching",
+    b"forming",
+    b"building",
 ];
 const CHECK: &[&[u8]] = &[
-    b"verify", b"verifying", b"check", b"checking", b"confirm", b"confirming", b"recheck",
-    b"rechecking", b"double",
+    b"verify",
+    b"verifying",
+    b"check",
+    b"checking",
+    b"confirm",
+    b"confirming",
+    b"recheck",
+    b"rechecking",
+    b"double",
 ];
 const RESULT_WORDS: &[&[u8]] = &[
-    b"equals", b"equal", b"is", b"gives", b"give", b"giving", b"get", b"gets", b"yields",
-    b"yield", b"results", b"makes", b"make", b"becomes", b"obtain", b"leaves", b"produces",
+    b"equals",
+    b"equal",
+    b"is",
+    b"gives",
+    b"give",
+    b"giving",
+    b"get",
+    b"gets",
+    b"yields",
+    b"yield",
+    b"results",
+    b"makes",
+    b"make",
+    b"becomes",
+    b"obtain",
+    b"leaves",
+    b"produces",
 ];
 const RESULT_FILLER: &[&[u8]] = &[
-    b"which", b"that", b"this", b"it", b"we", b"us", b"would", b"will", b"the", b"result",
-    b"of", b"to", b"in", b"and", b"then", b"should", b"you", b"approximately", b"about",
-    b"exactly", b"now", b"i", b"me", b"just", b"a",
+    b"which",
+    b"that",
+    b"this",
+    b"it",
+    b"we",
+    b"us",
+    b"would",
+    b"will",
+    b"the",
+    b"result",
+    b"of",
+    b"to",
+    b"in",
+    b"and",
+    b"then",
+    b"should",
+    b"you",
+    b"approximately",
+    b"about",
+    b"exactly",
+    b"now",
+    b"i",
+    b"me",
+    b"just",
+    b"a",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -640,7 +861,10 @@ enum Cue {
     Abandon,
     Check,
     /// A named subgoal; `backward` when it is derived from the target (`58 more to reach 98`).
-    Need { value: f64, backward: bool },
+    Need {
+        value: f64,
+        backward: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -653,7 +877,9 @@ struct CueAt {
 
 struct Ctx {
     target: Option<f64>,
+    /// The target is also one of the given numbers (so it is no sign of working backwards).
     target_given: bool,
+    given: Vec<f64>,
 }
 
 impl Ctx {
@@ -663,21 +889,23 @@ impl Ctx {
 }
 
 /// Cues of one sentence `view` (token offset `base`), in order.
-fn sentence_cues(view: &View, base: u32, ctx: &Ctx, needed: &[f64], out: &mut Vec<CueAt>) {
+fn sentence_cues(view: &View, base: u32, ctx: &Ctx, goals: &[f64], out: &mut Vec<CueAt>) {
     let n = view.toks.len();
-    let span = |i: usize, j: usize| -> (u32, u32) {
-        (view.toks[i].start, view.toks[j.min(n - 1)].end)
-    };
-    let is_needed = |v: f64| ctx.is_target(v) || needed.iter().any(|&x| close(x, v));
-    let purpose_before = |i: usize| -> bool {
-        (1..=2).any(|d| i >= d && view.is(i - d, PURPOSE))
-    };
+    let span =
+        |i: usize, j: usize| -> (u32, u32) { (view.toks[i].start, view.toks[j.min(n - 1)].end) };
+    let is_needed = |v: f64| ctx.is_target(v) || has(goals, v);
+    let purpose_before = |i: usize| -> bool { (1..=2).any(|d| i >= d && view.is(i - d, PURPOSE)) };
     let mut i = 0;
     while i < n {
         let w = view.word(i);
         let mut push = |cue: Cue, i0: usize, i1: usize| {
             let (start, end) = span(i0, i1);
-            out.push(CueAt { at: base + i0 as u32, start, end, cue });
+            out.push(CueAt {
+                at: base + i0 as u32,
+                start,
+                end,
+                cue,
+            });
         };
         if w.is_empty() {
             i += 1;
@@ -712,10 +940,13 @@ fn sentence_cues(view: &View, base: u32, ctx: &Ctx, needed: &[f64], out: &mut Ve
             }
             b"correct" | b"right" => {
                 let prev_ok = i >= 1
-                    && view.is(i - 1, &[
-                        b"is", b"be", b"the", b"seems", b"looks", b"not", b"that", b"it",
-                        b"this", b"all", b"still", b"also",
-                    ]);
+                    && view.is(
+                        i - 1,
+                        &[
+                            b"is", b"be", b"the", b"seems", b"looks", b"not", b"that", b"it",
+                            b"this", b"all", b"still", b"also",
+                        ],
+                    );
                 if prev_ok && !(i >= 2 && view.is(i - 2, &[b"find", b"to", b"need"])) {
                     push(Cue::Verdict, i, i)
                 }
@@ -728,10 +959,13 @@ fn sentence_cues(view: &View, base: u32, ctx: &Ctx, needed: &[f64], out: &mut Ve
             b"target" => {
                 if i >= 2
                     && view.is(i - 1, &[b"the", b"our"])
-                    && view.is(i - 2, &[
-                        b"is", b"equals", b"reaches", b"reached", b"hits", b"matches", b"gives",
-                        b"reach", b"hit",
-                    ])
+                    && view.is(
+                        i - 2,
+                        &[
+                            b"is", b"equals", b"reaches", b"reached", b"hits", b"matches",
+                            b"gives", b"reach", b"hit",
+                        ],
+                    )
                     && !(i >= 3 && view.is(i - 3, &[b"to", b"can", b"could"]))
                 {
                     push(Cue::Verdict, i - 2, i)
@@ -747,6 +981,35 @@ fn sentence_cues(view: &View, base: u32, ctx: &Ctx, needed: &[f64], out: &mut Ve
                 }
             }
             _ => {}
+        }
+        if (w == b"equation" || w == b"expression")
+            && i >= 1
+            && view.is(
+                i - 1,
+                &[
+                    b"the", b"this", b"our", b"first", b"second", b"third", b"final", b"last",
+                ],
+            )
+        {
+            // "the equation equals 15", "the second equation that equals 66": a claim checked
+            let claim = (i + 1..(i + 5).min(n))
+                .find(|&j| view.is(j, &[b"equals", b"equal", b"is", b"gives", b"makes"]));
+            if let Some(j) = claim {
+                let hit = (j + 1..(j + 3).min(n))
+                    .any(|k| view.lone_num(k).is_some_and(|v| ctx.is_target(v)));
+                if hit {
+                    push(Cue::Verdict, i - 1, j + 1);
+                }
+            }
+        }
+        if w == b"but" {
+            // "but our target is 73", "but 73 is what we need": a contrast with the goal
+            let hit = (i + 1..(i + 5).min(n)).any(|j| {
+                view.is(j, &[b"target"]) || view.lone_num(j).is_some_and(|v| ctx.is_target(v))
+            });
+            if hit {
+                push(Cue::Verdict, i, (i + 4).min(n - 1));
+            }
         }
         if NEGATIONS.contains(&w) {
             // A negation followed closely by the target, a needed value or a verdict word.
@@ -805,10 +1068,20 @@ fn sentence_cues(view: &View, base: u32, ctx: &Ctx, needed: &[f64], out: &mut Ve
                     let more = view.is(j + 1, &[b"more", b"less", b"extra"]);
                     let reach = view.is(j + 1, &[b"to"])
                         && view.is(j + 2, &[b"reach", b"get", b"make", b"hit", b"arrive"])
-                        && (j + 3..(j + 6).min(n)).any(|k| view.num(k).is_some_and(|x| ctx.is_target(x)));
+                        && (j + 3..(j + 6).min(n))
+                            .any(|k| view.num(k).is_some_and(|x| ctx.is_target(x)));
                     if !ctx.is_target(v) {
-                        push(Cue::Need { value: v, backward: more || reach }, i, j);
-                        if i >= 1 && view.is(i - 1, &[b"but"]) || i >= 2 && view.is(i - 2, &[b"but"]) {
+                        push(
+                            Cue::Need {
+                                value: v,
+                                backward: more || reach,
+                            },
+                            i,
+                            j,
+                        );
+                        if i >= 1 && view.is(i - 1, &[b"but"])
+                            || i >= 2 && view.is(i - 2, &[b"but"])
+                        {
                             push(Cue::Verdict, i, j);
                         }
                     }
@@ -818,7 +1091,14 @@ fn sentence_cues(view: &View, base: u32, ctx: &Ctx, needed: &[f64], out: &mut Ve
         if view.is(i, &[b"aim", b"aiming"]) && view.is(i + 1, &[b"for"]) {
             if let Some(v) = view.lone_num(i + 2) {
                 if !ctx.is_target(v) {
-                    push(Cue::Need { value: v, backward: false }, i, i + 2);
+                    push(
+                        Cue::Need {
+                            value: v,
+                            backward: false,
+                        },
+                        i,
+                        i + 2,
+                    );
                 }
             }
         }
@@ -827,11 +1107,27 @@ fn sentence_cues(view: &View, base: u32, ctx: &Ctx, needed: &[f64], out: &mut Ve
                 let follow = view.is(i + 2, &[b"first", b"from", b"using", b"out", b"with"]);
                 let can = i >= 1 && view.is(i - 1, &[b"can", b"could"]);
                 if (follow || can) && !ctx.is_target(v) {
-                    push(Cue::Need { value: v, backward: false }, i, i + 1);
+                    push(
+                        Cue::Need {
+                            value: v,
+                            backward: false,
+                        },
+                        i,
+                        i + 1,
+                    );
                 }
             }
         }
-        if view.is(i, &[b"helper", b"intermediate", b"subgoal", b"stepping", b"milestone"]) {
+        if view.is(
+            i,
+            &[
+                b"helper",
+                b"intermediate",
+                b"subgoal",
+                b"stepping",
+                b"milestone",
+            ],
+        ) {
             // The value is a number right next to the word, or the step just before.
             let near = (i.saturating_sub(4)..(i + 4).min(n))
                 .rev()
@@ -843,18 +1139,27 @@ fn sentence_cues(view: &View, base: u32, ctx: &Ctx, needed: &[f64], out: &mut Ve
                 })
             });
             if let Some(v) = v.filter(|v| !ctx.is_target(*v)) {
-                push(Cue::Need { value: v, backward: false }, i, i);
+                push(
+                    Cue::Need {
+                        value: v,
+                        backward: false,
+                    },
+                    i,
+                    i,
+                );
             }
         }
         i += 1;
     }
-    let _ = ctx.target_given;
 }
 
 /// Extract the calculations of one sentence (token range `lo..hi`).
 fn sentence_calcs(lexed: &Lexed, lo: usize, hi: usize, in_answer: &[bool], out: &mut Vec<Calc>) {
     let toks = &lexed.tokens[lo..hi];
-    let view = View { toks, words: &lexed.words };
+    let view = View {
+        toks,
+        words: &lexed.words,
+    };
     let mut used = vec![false; toks.len()];
     let mut i = 0;
     while i < toks.len() {
@@ -981,7 +1286,8 @@ fn sentence_calcs(lexed: &Lexed, lo: usize, hi: usize, in_answer: &[bool], out: 
                     }
                 }
                 Kind::Word(..) => {
-                    if nums.len() == 1 && view.is(k, &[b"from", b"to"]) && op != b'*' && op != b'/' {
+                    if nums.len() == 1 && view.is(k, &[b"from", b"to"]) && op != b'*' && op != b'/'
+                    {
                         reversed = true;
                     }
                     if nums.len() == 2 && view.is(k, RESULT_WORDS) {
@@ -994,12 +1300,23 @@ fn sentence_calcs(lexed: &Lexed, lo: usize, hi: usize, in_answer: &[bool], out: 
             k += 1;
         }
         if let (2, Some((rk, r))) = (nums.len(), result) {
-            let (a, b) = if reversed { (nums[1].1, nums[0].1) } else { (nums[0].1, nums[1].1) };
+            let (a, b) = if reversed {
+                (nums[1].1, nums[0].1)
+            } else {
+                (nums[0].1, nums[1].1)
+            };
             out.push(Calc {
                 at: (lo + i) as u32,
                 start: toks[i].start,
                 end: toks[rk].end,
-                steps: vec![Step { a, op, b, r }],
+                steps: vec![Step {
+                    a,
+                    op,
+                    b,
+                    r,
+                    a_leaf: true,
+                    b_leaf: true,
+                }],
                 result: r,
                 answer: in_answer[lo + i],
             });
@@ -1012,7 +1329,10 @@ fn sentence_calcs(lexed: &Lexed, lo: usize, hi: usize, in_answer: &[bool], out: 
 }
 
 fn infer_target(lexed: &Lexed) -> Option<f64> {
-    let view = View { toks: &lexed.tokens, words: &lexed.words };
+    let view = View {
+        toks: &lexed.tokens,
+        words: &lexed.words,
+    };
     let n = lexed.tokens.len();
     for i in 0..n {
         if view.is(i, &[b"target"]) {
@@ -1025,7 +1345,11 @@ fn infer_target(lexed: &Lexed) -> Option<f64> {
     }
     for i in 0..n {
         if view.is(i, &[b"equals", b"equal", b"equaling", b"reach", b"make"]) {
-            let j = if view.is(i + 1, &[b"to"]) { i + 2 } else { i + 1 };
+            let j = if view.is(i + 1, &[b"to"]) {
+                i + 2
+            } else {
+                i + 1
+            };
             if let Some(v) = view.lone_num(j) {
                 return Some(v);
             }
@@ -1044,19 +1368,32 @@ struct State {
     spans: Vec<Span>,
     has_line: bool,
     closed: bool,
+    /// Values of the expression the line ended on when it ended on a claimed solution.
+    claim: Vec<f64>,
     checking: bool,
     material: bool,
     last: Option<f64>,
     seen: Vec<Step>,
-    needed: Vec<f64>,
+    /// Named subgoals not reached yet (they outlive a line).
+    goals: Vec<f64>,
+    /// Values derived backwards in the current line (they end with it).
+    chain: Vec<f64>,
     subgoals: Vec<f64>,
     backward: Vec<f64>,
+}
+
+fn has(xs: &[f64], v: f64) -> bool {
+    xs.iter().any(|&x| close(x, v))
 }
 
 impl State {
     fn count(&mut self, b: Behavior, start: u32, end: u32) {
         self.counts.add(b, 1);
-        self.spans.push(Span { behavior: b, start: start as usize, end: end as usize });
+        self.spans.push(Span {
+            behavior: b,
+            start: start as usize,
+            end: end as usize,
+        });
     }
 
     fn seen_step(&self, s: &Step) -> bool {
@@ -1067,55 +1404,87 @@ impl State {
         })
     }
 
-    fn is_needed(&self, ctx: &Ctx, v: f64) -> bool {
-        (ctx.is_target(v) && !ctx.target_given) || self.needed.iter().any(|&x| close(x, v))
+    fn end_line(&mut self) {
+        if self.has_line {
+            self.closed = true;
+        }
+        self.chain.clear();
+    }
+
+    /// A step that derives what is still needed from the target or a needed value.
+    fn is_backward(&self, s: &Step, ctx: &Ctx) -> bool {
+        if !s.r.is_finite() || ctx.is_target(s.r) {
+            return false;
+        }
+        let target = |v: f64| ctx.is_target(v) && !ctx.target_given;
+        let needed = |v: f64| has(&self.goals, v) || has(&self.chain, v);
+        let from_target = s.a_leaf && target(s.a) && matches!(s.op, b'-' | b'/');
+        let gap_to_target = s.op == b'-' && s.a_leaf && s.b_leaf && target(s.b);
+        let from_needed = s.a_leaf && needed(s.a) && s.op != b'*';
+        from_target || gap_to_target || from_needed
     }
 
     fn calc(&mut self, c: &Calc, ctx: &Ctx) {
         let recompute = c.steps.iter().all(|s| self.seen_step(s));
         // Backward chaining and reached subgoals, step by step.
         for s in &c.steps {
-            if let Some(k) = self.needed.iter().position(|&x| close(x, s.r)) {
-                self.needed.swap_remove(k); // a forward step reaching a needed value
+            if let Some(k) = self.goals.iter().position(|&x| close(x, s.r)) {
+                self.goals.swap_remove(k); // a forward step reaching a subgoal
                 continue;
             }
-            if ctx.is_target(s.r) {
+            if let Some(k) = self.chain.iter().position(|&x| close(x, s.r)) {
+                self.chain.swap_remove(k);
                 continue;
             }
-            let from_needed = self.is_needed(ctx, s.a) || (s.op == b'-' && self.is_needed(ctx, s.b));
-            if from_needed && s.r.is_finite() {
-                if !self.backward.iter().any(|&x| close(x, s.r)) {
+            if self.is_backward(s, ctx) {
+                if !has(&self.backward, s.r) {
                     self.backward.push(s.r);
                     self.count(Behavior::Backward, c.start, c.end);
                 }
-                self.needed.push(s.r);
+                if !has(&ctx.given, s.r) {
+                    self.chain.push(s.r);
+                }
             }
         }
         // Lines of work.
-        if self.checking {
-            // re-computation inside a check
+        let checks_claim = !self.claim.is_empty()
+            && c.steps.iter().all(|s| {
+                (s.a_leaf && has(&self.claim, s.a) || !s.a_leaf)
+                    && (s.b_leaf && has(&self.claim, s.b) || !s.b_leaf)
+                    || self.last.is_some_and(|l| close(s.a, l) || close(s.b, l))
+            });
+        if self.checking || (self.closed && checks_claim) {
+            // re-computation inside a check, or spelling out the solution just claimed
         } else if recompute {
-            let returns = self.closed && self.has_line && !self.last.is_some_and(|l| close(l, c.result));
+            let returns =
+                self.closed && self.has_line && !self.last.is_some_and(|l| close(l, c.result));
             if returns && !c.answer {
                 self.count(Behavior::Backtracking, c.start, c.end);
                 self.closed = false;
+                self.claim.clear();
             }
         } else if !self.has_line {
             self.has_line = true;
         } else if self.closed {
-            let builds = self.last.is_some_and(|l| {
-                c.steps.iter().any(|s| close(s.a, l) || close(s.b, l))
-            });
+            let builds = self
+                .last
+                .is_some_and(|l| c.steps.iter().any(|s| close(s.a, l) || close(s.b, l)));
             if !builds {
                 self.count(Behavior::Backtracking, c.start, c.end);
             }
             self.closed = false;
+            self.claim.clear();
         }
         self.seen.extend(c.steps.iter().copied());
         self.last = Some(c.result);
         self.material = true;
         if ctx.is_target(c.result) || c.answer {
-            self.closed = true; // a claimed solution ends the line
+            // a claimed solution ends the line
+            self.end_line();
+            self.claim.clear();
+            for s in &c.steps {
+                self.claim.extend([s.a, s.b, s.r]);
+            }
         }
     }
 
@@ -1125,33 +1494,32 @@ impl State {
                 if self.material {
                     self.count(Behavior::Verification, c.start, c.end);
                     self.material = false;
+                    self.checking = false;
                 }
-                if self.has_line {
-                    self.closed = true;
-                }
-                self.checking = false;
+                self.end_line();
             }
             Cue::Abandon => {
-                if self.has_line {
-                    self.closed = true;
-                }
+                self.end_line();
                 self.checking = false;
             }
-            Cue::Check => self.checking = true,
+            Cue::Check => {
+                self.checking = true;
+                self.material = false;
+            }
             Cue::Need { value, backward } => {
                 if !value.is_finite() || ctx.is_target(value) {
                     return;
                 }
-                if !self.subgoals.iter().any(|&x| close(x, value)) {
+                if !has(&self.subgoals, value) {
                     self.subgoals.push(value);
                     self.count(Behavior::Subgoal, c.start, c.end);
                 }
-                if backward && !self.backward.iter().any(|&x| close(x, value)) {
+                if backward && !has(&self.backward, value) {
                     self.backward.push(value);
                     self.count(Behavior::Backward, c.start, c.end);
                 }
-                if !self.needed.iter().any(|&x| close(x, value)) {
-                    self.needed.push(value);
+                if !has(&self.goals, value) {
+                    self.goals.push(value);
                 }
             }
         }
@@ -1167,7 +1535,14 @@ pub fn count_behaviors(text: &str, numbers: Option<&[i64]>, target: Option<i64>)
         (Some(ns), Some(t)) => ns.iter().any(|&n| close(n as f64, t)),
         _ => false,
     };
-    let ctx = Ctx { target, target_given };
+    let given = numbers
+        .map(|ns| ns.iter().map(|&n| n as f64).collect())
+        .unwrap_or_default();
+    let ctx = Ctx {
+        target,
+        target_given,
+        given,
+    };
     // Which tokens sit inside <answer> … </answer>.
     let mut in_answer = vec![false; lexed.tokens.len()];
     let mut inside = false;
@@ -1188,8 +1563,11 @@ pub fn count_behaviors(text: &str, numbers: Option<&[i64]>, target: Option<i64>)
         calcs.clear();
         cues.clear();
         sentence_calcs(&lexed, lo, hi, &in_answer, &mut calcs);
-        let view = View { toks: &lexed.tokens[lo..hi], words: &lexed.words };
-        sentence_cues(&view, lo as u32, &ctx, &st.needed, &mut cues);
+        let view = View {
+            toks: &lexed.tokens[lo..hi],
+            words: &lexed.words,
+        };
+        sentence_cues(&view, lo as u32, &ctx, &st.goals, &mut cues);
         // A number other than the target is something to judge.
         let has_number = view.toks.iter().any(|t| match t.kind {
             Kind::Num(v) => !ctx.is_target(v),
@@ -1211,7 +1589,10 @@ pub fn count_behaviors(text: &str, numbers: Option<&[i64]>, target: Option<i64>)
         }
     }
     st.spans.sort_by_key(|s| (s.start, s.behavior as u8));
-    Analysis { counts: st.counts, spans: st.spans }
+    Analysis {
+        counts: st.counts,
+        spans: st.spans,
+    }
 }
 
 #[cfg(test)]
@@ -1225,7 +1606,10 @@ mod tests {
 
     #[test]
     fn plain_steps_have_no_behaviors() {
-        assert_eq!(counts("Step 1: 25 - 5 = 20\nStep 2: 20 * 3 = 60", 60), [0, 0, 0, 0]);
+        assert_eq!(
+            counts("Step 1: 25 - 5 = 20\nStep 2: 20 * 3 = 60", 60),
+            [0, 0, 0, 0]
+        );
     }
 
     #[test]
@@ -1260,7 +1644,10 @@ mod tests {
 
     #[test]
     fn exactly_once_is_not_a_verdict() {
-        assert_eq!(counts("Use each of 3, 4 exactly once to make 7.", 7), [0, 0, 0, 0]);
+        assert_eq!(
+            counts("Use each of 3, 4 exactly once to make 7.", 7),
+            [0, 0, 0, 0]
+        );
     }
 
     #[test]

@@ -538,7 +538,6 @@ fn split_puzzles(
     Ok((wrap(train), wrap(test)))
 }
 
-
 // ---------------------------------------------------------------------------
 // Behaviors
 // ---------------------------------------------------------------------------
@@ -562,7 +561,13 @@ struct BehaviorCounts {
 impl BehaviorCounts {
     fn new(a: Analysis, text: &str) -> Self {
         let ascii = text.is_ascii();
-        let chars = |byte: usize| if ascii { byte } else { text[..byte].chars().count() };
+        let chars = |byte: usize| {
+            if ascii {
+                byte
+            } else {
+                text[..byte].chars().count()
+            }
+        };
         BehaviorCounts {
             verification: a.counts.verification,
             backtracking: a.counts.backtracking,
@@ -602,7 +607,13 @@ impl BehaviorCounts {
                     })
             })
             .collect::<PyResult<_>>()?;
-        Ok(BehaviorCounts { verification, backtracking, subgoal, backward, spans })
+        Ok(BehaviorCounts {
+            verification,
+            backtracking,
+            subgoal,
+            backward,
+            spans,
+        })
     }
 
     /// `{"verification": …, "backtracking": …, "subgoal": …, "backward": …}`
@@ -621,7 +632,12 @@ impl BehaviorCounts {
         other.cast::<BehaviorCounts>().is_ok_and(|o| {
             let o = o.get();
             (o.verification, o.backtracking, o.subgoal, o.backward)
-                == (self.verification, self.backtracking, self.subgoal, self.backward)
+                == (
+                    self.verification,
+                    self.backtracking,
+                    self.subgoal,
+                    self.backward,
+                )
         })
     }
 
@@ -636,8 +652,15 @@ impl BehaviorCounts {
 /// Rule-based counts of the four behaviors in one text (see `cogstar.count_behaviors`).
 #[pyfunction]
 #[pyo3(signature = (text, numbers = None, target = None))]
-fn count_behaviors_rules(text: &str, numbers: Option<Vec<i64>>, target: Option<i64>) -> BehaviorCounts {
-    BehaviorCounts::new(behaviors::count_behaviors(text, numbers.as_deref(), target), text)
+fn count_behaviors_rules(
+    text: &str,
+    numbers: Option<Vec<i64>>,
+    target: Option<i64>,
+) -> BehaviorCounts {
+    BehaviorCounts::new(
+        behaviors::count_behaviors(text, numbers.as_deref(), target),
+        text,
+    )
 }
 
 /// `count_behaviors_rules` over many texts in parallel with the GIL released.
@@ -684,10 +707,12 @@ fn count_behaviors_rules_batch(
         use rayon::prelude::*;
         (0..n)
             .into_par_iter()
-            .map(|i| BehaviorCounts::new(
-                behaviors::count_behaviors(strs[i], groups[i].as_deref(), targets[i]),
-                strs[i],
-            ))
+            .map(|i| {
+                BehaviorCounts::new(
+                    behaviors::count_behaviors(strs[i], groups[i].as_deref(), targets[i]),
+                    strs[i],
+                )
+            })
             .collect::<Vec<_>>()
     });
     Ok(counts)
