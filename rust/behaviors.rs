@@ -1374,7 +1374,7 @@ struct State {
     material: bool,
     last: Option<f64>,
     seen: Vec<Step>,
-    /// Named subgoals not reached yet (they outlive a line).
+    /// Named subgoals of the current line not reached yet.
     goals: Vec<f64>,
     /// Values derived backwards in the current line (they end with it).
     chain: Vec<f64>,
@@ -1404,11 +1404,13 @@ impl State {
         })
     }
 
+    /// A line of work ends; what it was after (its subgoals, its backward chain) ends with it.
     fn end_line(&mut self) {
         if self.has_line {
             self.closed = true;
         }
         self.chain.clear();
+        self.goals.clear();
     }
 
     /// A step that derives what is still needed from the target or a needed value.
@@ -1462,6 +1464,8 @@ impl State {
                 self.count(Behavior::Backtracking, c.start, c.end);
                 self.closed = false;
                 self.claim.clear();
+            } else if self.closed && !c.answer && self.last.is_some_and(|l| close(l, c.result)) {
+                self.closed = false; // restating where the line stands: it carries on
             }
         } else if !self.has_line {
             self.has_line = true;

@@ -10,6 +10,7 @@
 //! * [`solver`]: first / all / count / solvable, `rational` and `classic` rules.
 //! * [`generate`]: seeded puzzle generation and leakage-free splits.
 //! * [`behaviors`]: the rule-based counter of the four cognitive behaviors.
+//! * [`traces`]: behavior-conditioned reasoning traces from an actual search.
 
 pub mod behaviors;
 pub mod expr;
@@ -18,6 +19,7 @@ pub mod pyeval;
 pub mod rational;
 pub mod reward;
 pub mod solver;
+pub mod traces;
 mod unicode_tables;
 
 #[cfg(test)]
