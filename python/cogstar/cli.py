@@ -5,6 +5,11 @@
     cogstar score rollouts.jsonl              # lines of {"text", "numbers", "target"}
     cogstar generate puzzles --count 1000 --seed 0 --out puzzles.jsonl
     cogstar generate puzzles --count 1000 --seed 0 --priming --out priming_puzzles.jsonl
+    cogstar generate priming --condition only_backtracking --count 1000 --out data/ob.parquet
+    cogstar generate priming --condition all_strategies --count 1000 --out data/as.jsonl \
+        --source llm --model gpt-4o-mini
+    cogstar classify data/ob.parquet --per-item      # behavior counts (rule-based counter)
+    cogstar classify rollouts.jsonl --judge llm --model gpt-4o-mini --json
 
 Nothing here imports torch, so every command starts instantly.
 """
@@ -15,13 +20,28 @@ import argparse
 import json
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 import cogstar
+from cogstar.behaviors import BEHAVIORS, count_behaviors_batch
+from cogstar.llm import AnthropicBackend, Backend, OpenAIBackend
+from cogstar.priming import (
+    CONDITIONS,
+    CONTROLS,
+    DatasetCard,
+    build_priming_set,
+    dataset_card,
+    priming_puzzles,
+    write_card,
+    write_records,
+)
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -100,10 +120,10 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    options: dict[str, object] = {"sizes": tuple(args.sizes)}
     if args.priming:
-        options |= {"target_range": (10, 25), "numbers_below_target": True, "rules": "classic"}
-    puzzles = cogstar.generate_puzzles(args.count, seed=args.seed, **options)  # type: ignore[arg-type]
+        puzzles = priming_puzzles(args.count, args.seed, sizes=args.sizes)
+    else:
+        puzzles = cogstar.generate_puzzles(args.count, seed=args.seed, sizes=tuple(args.sizes))
     lines = (json.dumps({"numbers": p.numbers, "target": p.target}) for p in puzzles)
     if args.out is None:
         for line in lines:
@@ -118,10 +138,325 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar on stderr, driven by a backend's ``(done, total)`` callback."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _backend(args: argparse.Namespace, what: str) -> Backend:
+    """The LLM backend the ``--provider/--model/--base-url/--api-key-env`` options describe."""
+    if not args.model:
+        raise UsageError(
+            f"{what} needs --model, e.g. --model gpt-4o-mini (or the name a local "
+            "OpenAI-compatible server serves, with --base-url http://127.0.0.1:8000/v1 "
+            "--api-key-env none)"
+        )
+    options: dict[str, Any] = {"cache_dir": args.cache_dir, "max_concurrency": args.concurrency}
+    if args.base_url:
+        options["base_url"] = args.base_url
+    if args.api_key_env is not None:
+        none = args.api_key_env.lower() in ("", "none")
+        options["api_key_env"] = None if none else args.api_key_env
+    cls = OpenAIBackend if args.provider == "openai" else AnthropicBackend
+    return cls(model=args.model, **options)
+
+
+def _token_counter(name: str) -> Callable[[str], int]:
+    """The token counter of a Hugging Face tokenizer (for the ``dots`` control)."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as err:
+        raise UsageError(
+            f"--tokenizer needs the transformers package ({err}); install cogstar's dependencies"
+        ) from None
+    try:
+        tok = AutoTokenizer.from_pretrained(name)
+    except OSError as err:
+        raise UsageError(f"--tokenizer {name}: cannot load that tokenizer ({err})") from None
+
+    def count(text: str) -> int:
+        return len(tok(text, add_special_tokens=False).input_ids)
+
+    return count
+
+
+def _card_table(card: DatasetCard, title: str) -> Table:
+    truth = card.truth_counts
+    table = Table(title=title)
+    table.add_column("")
+    table.add_column("mean (rules)", justify="right")
+    table.add_column("share with >= 1", justify="right")
+    if truth is not None:
+        table.add_column("mean (ground truth)", justify="right")
+    pad = [""] * (2 if truth is not None else 1)
+    table.add_row("records", f"{card.size:,}", *pad)
+    table.add_row("accuracy", f"{card.accuracy:.1%}", *pad)
+    table.add_row("completion chars", f"{card.mean_chars:,.1f}", *pad, end_section=True)
+    for b in BEHAVIORS:
+        row = [b, f"{card.mean_counts[b]:.2f}", f"{card.share_with[b]:.1%}"]
+        if truth is not None:
+            row.append(f"{truth[b]:.2f}")
+        table.add_row(*row)
+    return table
+
+
+def _card_paths(out: Path) -> tuple[Path, Path]:
+    return out.with_suffix(".card.md"), out.with_suffix(".card.json")
+
+
+def _generate_priming(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() not in (".jsonl", ".parquet"):
+        raise UsageError(
+            f"--out {out}: unknown file type {out.suffix or '(no suffix)'!r}; use .jsonl or "
+            ".parquet"
+        )
+    if args.count < 1:
+        raise UsageError(f"--count must be at least 1, got {args.count}")
+    llm = args.source == "llm"
+    if llm and args.budget is not None:
+        raise UsageError(
+            "--budget (characters per trace) applies to --source synthetic only; an LLM's "
+            "length is its max_tokens (1,024, the paper's setting)"
+        )
+    if args.condition == "dots" and args.tokenizer is None:
+        raise UsageError(
+            "the dots control needs the primed model's tokenizer: pass --tokenizer MODEL "
+            "(a Hugging Face name or path, e.g. --tokenizer Qwen/Qwen2.5-3B)"
+        )
+    count_tokens = None if args.tokenizer is None else _token_counter(args.tokenizer)
+    puzzles = priming_puzzles(args.count, args.seed)
+    if llm:
+        with (
+            _backend(args, "--source llm") as backend,
+            _progress(f"{args.condition} ({backend.model})") as update,
+        ):
+            records = build_priming_set(
+                args.condition,
+                puzzles,
+                source="llm",
+                backend=backend,
+                tokenizer_count=count_tokens,
+                progress=update,
+            )
+        how = (
+            f"Written by {args.provider} model {args.model} (temperature 0.5, at most 1,024 "
+            f"tokens) with cogstar's system prompt for the condition, for {args.count} puzzles "
+            f"of the priming distribution (seed {args.seed})."
+        )
+    else:
+        with err_console.status(f"synthesizing {args.count} {args.condition} traces"):
+            records = build_priming_set(
+                args.condition,
+                puzzles,
+                source="synthetic",
+                seed=args.seed,
+                tokenizer_count=count_tokens,
+                budget=args.budget,
+            )
+        budget = "no length budget" if args.budget is None else f"at most {args.budget} chars"
+        how = (
+            f"Synthesized offline by cogstar.synthesize_traces (seed {args.seed}, {budget}), "
+            f"one trace per puzzle of the priming distribution (seed {args.seed}); each record "
+            "stores the synthesizer's ground-truth behavior counts."
+        )
+    if args.condition in CONTROLS:
+        how += f" The {args.condition} control is built from all_strategies traces."
+    command = [
+        "cogstar generate priming",
+        f"--condition {args.condition}",
+        f"--count {args.count}",
+        f"--source {args.source}",
+        f"--seed {args.seed}",
+    ]
+    if args.budget is not None:
+        command.append(f"--budget {args.budget}")
+    if args.tokenizer is not None:
+        command.append(f"--tokenizer {args.tokenizer}")
+    if llm:
+        command += [f"--provider {args.provider}", f"--model {args.model}"]
+    how += (
+        " 'correct' is the TinyZero reward (value 1.0) on cogstar.tasks.priming_prompt + "
+        f"completion. Command: `{' '.join(command)}`."
+    )
+    card = dataset_card(records, args.condition, generation=how)
+    n = write_records(out, records)
+    md, js = write_card(_card_paths(out)[0], card)
+    console.print(_card_table(card, f"{args.condition} ({out})"))
+    err_console.print(f"wrote {n} records to {out}, card to {md} and {js}", highlight=False)
+    if n == 0:
+        err_console.print(
+            "[yellow]warning:[/] the set is empty (for --source llm no_positive keeps only the "
+            "model's incorrect answers)"
+        )
+    return 0
+
+
+_TEXT_FIELDS = ("completion", "text", "response")
+_ITEM_HELP = (
+    "a JSON object with a text field (completion, text or response) and optional numbers "
+    "(a list of integers) and target (an integer)"
+)
+
+
+def _item(row: object) -> tuple[str, list[int] | None, int | None]:
+    if not isinstance(row, dict):
+        raise TypeError(f"got {type(row).__name__}")
+    field = next((f for f in _TEXT_FIELDS if f in row), None)
+    if field is None:
+        raise ValueError("no completion, text or response field")
+    if not isinstance(row[field], str):
+        raise TypeError(f"{field} is {type(row[field]).__name__}, not a string")
+    numbers = row.get("numbers")
+    target = row.get("target")
+    if numbers is not None and (
+        not isinstance(numbers, list) or not all(isinstance(n, int) for n in numbers)
+    ):
+        raise TypeError(f"numbers must be a list of integers, got {numbers!r}")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, int)):
+        raise TypeError(f"target must be an integer, got {target!r}")
+    return row[field], numbers, target
+
+
+def _read_items(path: Path) -> list[tuple[str, list[int] | None, int | None]]:
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".parquet"):
+        raise UsageError(
+            f"{path}: classify reads .jsonl or .parquet files, not {path.suffix or '(no suffix)'!r}"
+        )
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    items = []
+    if suffix == ".jsonl":
+        with path.open(encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    items.append(_item(json.loads(line)))
+                except (ValueError, TypeError) as err:
+                    raise UsageError(
+                        f"{path}:{lineno}: expected {_ITEM_HELP} ({type(err).__name__}: {err}); "
+                        "fix or delete that line"
+                    ) from None
+        return items
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError) as err:
+        raise UsageError(f"{path}: not a readable Parquet file ({err})") from None
+    for row, data in enumerate(rows, 1):
+        try:
+            items.append(_item(data))
+        except (ValueError, TypeError) as err:
+            raise UsageError(
+                f"{path}: row {row}: expected {_ITEM_HELP} ({type(err).__name__}: {err})"
+            ) from None
+    return items
+
+
+def _classify(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    # Check the judge's options before reading anything (a missing --model fails at once).
+    backend = _backend(args, "--judge llm") if args.judge == "llm" else None
+    try:
+        items = _read_items(path)
+        if not items:
+            raise UsageError(f"{path}: no items to classify")
+        texts = [t for t, _, _ in items]
+        numbers = [n for _, n, _ in items]
+        targets = [t for _, _, t in items]
+        if backend is not None:
+            with _progress(f"judge {backend.model}") as update:
+                counted = count_behaviors_batch(
+                    texts, numbers, targets, judge="llm", backend=backend, progress=update
+                )
+        else:
+            counted = count_behaviors_batch(texts, numbers, targets, judge="rules")
+    finally:
+        if backend is not None:
+            backend.close()
+    per = [c.as_dict() for c in counted]
+    n = len(per)
+    mean = {b: sum(c[b] for c in per) / n for b in BEHAVIORS}
+    share = {b: sum(c[b] > 0 for c in per) / n for b in BEHAVIORS}
+    if args.json:
+        out: dict[str, Any] = {
+            "file": str(path),
+            "judge": args.judge,
+            "n": n,
+            "mean": mean,
+            "share_with_any": share,
+        }
+        if args.per_item:
+            out["items"] = [
+                {"index": i, "numbers": nums, "target": tgt, **{b: c[b] for b in BEHAVIORS}}
+                for i, (c, nums, tgt) in enumerate(zip(per, numbers, targets, strict=True))
+            ]
+        sys.stdout.write(json.dumps(out) + "\n")
+        return 0
+    if args.per_item:
+        items_table = Table(title=f"{path}: per item")
+        items_table.add_column("#", justify="right")
+        items_table.add_column("numbers")
+        items_table.add_column("target", justify="right")
+        for b in BEHAVIORS:
+            items_table.add_column(b, justify="right")
+        for i, (c, nums, tgt) in enumerate(zip(per, numbers, targets, strict=True)):
+            items_table.add_row(
+                str(i),
+                "-" if nums is None else " ".join(map(str, nums)),
+                "-" if tgt is None else str(tgt),
+                *(str(c[b]) for b in BEHAVIORS),
+            )
+        console.print(items_table)
+    table = Table(title=f"{path} ({n} items, judge={args.judge})")
+    table.add_column("behavior")
+    table.add_column("mean count", justify="right")
+    table.add_column("share with >= 1", justify="right")
+    table.add_column("total", justify="right")
+    for b in BEHAVIORS:
+        table.add_row(b, f"{mean[b]:.3f}", f"{share[b]:.1%}", str(sum(c[b] for c in per)))
+    console.print(table)
+    return 0
+
+
+def _llm_options(parser: argparse.ArgumentParser, cache_dir: str) -> None:
+    group = parser.add_argument_group("LLM backend")
+    group.add_argument("--provider", choices=["openai", "anthropic"], default="openai")
+    group.add_argument("--model", help="model name, e.g. gpt-4o-mini")
+    group.add_argument(
+        "--base-url", help="API base URL (default: the provider's; e.g. a local vLLM server)"
+    )
+    group.add_argument(
+        "--api-key-env",
+        help="environment variable holding the API key (default: OPENAI_API_KEY or "
+        "ANTHROPIC_API_KEY); 'none' for a local server without keys",
+    )
+    group.add_argument("--cache-dir", default=cache_dir, help=f"reply cache (default: {cache_dir})")
+    group.add_argument("--concurrency", type=int, default=8, help="requests in flight")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cogstar",
-        description="Countdown tools of cogstar: solve puzzles, score responses, generate data.",
+        description="Countdown tools of cogstar: solve puzzles, score responses, generate data, "
+        "classify behaviors.",
     )
     parser.add_argument("--version", action="version", version=f"cogstar {cogstar.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,6 +493,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     puzzles.add_argument("--out", help="output file (default: stdout)")
     puzzles.set_defaults(run=_generate)
+
+    priming = what.add_parser(
+        "priming",
+        help="a priming set (condition or control) as JSONL or Parquet, with its dataset card",
+        description="Build a priming set on puzzles of the priming distribution, write it "
+        "(.jsonl or .parquet, by --out's suffix) and its card (FILE.card.md, FILE.card.json), "
+        "and print the card.",
+    )
+    priming.add_argument(
+        "--condition",
+        required=True,
+        choices=[*CONDITIONS, *CONTROLS],
+        metavar="CONDITION",
+        help=f"one of {', '.join(CONDITIONS)}; or a control: {', '.join(CONTROLS)}",
+    )
+    priming.add_argument("--count", type=int, required=True, help="number of puzzles")
+    priming.add_argument("--out", required=True, help="output FILE.jsonl or FILE.parquet")
+    priming.add_argument(
+        "--source",
+        choices=["synthetic", "llm"],
+        default="synthetic",
+        help="synthetic: cogstar's offline synthesizer (default); llm: ask a model",
+    )
+    priming.add_argument("--seed", type=int, default=0, help="puzzles and synthesizer seed")
+    priming.add_argument(
+        "--budget", type=int, metavar="CHARS", help="synthetic: at most CHARS per trace"
+    )
+    priming.add_argument(
+        "--tokenizer",
+        metavar="MODEL",
+        help="the dots control: the primed model's Hugging Face tokenizer",
+    )
+    _llm_options(priming, "runs/cache/llm")
+    priming.set_defaults(run=_generate_priming)
+
+    classify = sub.add_parser(
+        "classify",
+        help="count the four behaviors in a JSONL or Parquet file of responses",
+        description="Count verification, backtracking, subgoal setting and backward chaining "
+        "in each item (a completion, text or response field, with optional numbers and "
+        "target) and print the mean count and the share of items with at least one instance.",
+    )
+    classify.add_argument("file", help="FILE.jsonl or FILE.parquet")
+    classify.add_argument(
+        "--judge",
+        choices=["rules", "llm"],
+        default="rules",
+        help="rules: cogstar's rule-based counter (default); llm: an LLM judge",
+    )
+    classify.add_argument("--per-item", action="store_true", help="one row per item")
+    classify.add_argument("--json", action="store_true", help="machine-readable output")
+    _llm_options(classify, "runs/cache/judge")
+    classify.set_defaults(run=_classify)
     return parser
 
 
