@@ -229,7 +229,7 @@ def _generate_priming(args: argparse.Namespace) -> int:
     llm = args.source == "llm"
     if llm and args.budget is not None:
         raise UsageError(
-            "--budget (characters per trace) applies to --source synthetic only; an LLM's "
+            "--budget (rough characters per trace) applies to --source synthetic only; an LLM's "
             "length is its max_tokens (1,024, the paper's setting)"
         )
     if args.condition == "dots" and args.tokenizer is None:
@@ -267,7 +267,11 @@ def _generate_priming(args: argparse.Namespace) -> int:
                 tokenizer_count=count_tokens,
                 budget=args.budget,
             )
-        budget = "no length budget" if args.budget is None else f"at most {args.budget} chars"
+        budget = (
+            "lengths drawn per trace"
+            if args.budget is None
+            else f"length budget about {args.budget} characters"
+        )
         how = (
             f"Synthesized offline by cogstar.synthesize_traces (seed {args.seed}, {budget}), "
             f"one trace per puzzle of the priming distribution (seed {args.seed}); each record "
@@ -518,7 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     priming.add_argument("--seed", type=int, default=0, help="puzzles and synthesizer seed")
     priming.add_argument(
-        "--budget", type=int, metavar="CHARS", help="synthetic: at most CHARS per trace"
+        "--budget",
+        type=int,
+        metavar="CHARS",
+        help="synthetic: rough length of a trace in characters (default: drawn per trace)",
     )
     priming.add_argument(
         "--tokenizer",

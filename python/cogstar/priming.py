@@ -339,7 +339,9 @@ def build_synthetic_records(
 ) -> list[PrimingRecord]:
     """One synthesized trace per puzzle in the style of ``condition`` (offline, seeded).
 
-    ``budget`` caps a trace's length in characters; ``wrong_answer=True`` keeps the behaviors
+    ``budget`` is the rough length of a trace in characters (a target, not a hard cap: a
+    trace is never cut short of its solution; ``None``: drawn per trace by the synthesizer);
+    ``wrong_answer=True`` keeps the behaviors
     but makes the final answer wrong (how ``no_positive`` is built). ``correct`` is the
     reward's verdict on prompt + completion and ``counts`` the synthesizer's ground truth.
     The same puzzles, condition and seed give the same records.
@@ -385,8 +387,8 @@ def build_priming_set(
 ) -> list[PrimingRecord]:
     """The priming set of ``condition`` (one of :data:`CONDITIONS` or :data:`CONTROLS`).
 
-    ``source="synthetic"`` synthesizes one trace per puzzle (``seed``, ``budget``: characters
-    per trace); ``source="llm"`` asks ``backend`` (``progress`` is its progress bar or
+    ``source="synthetic"`` synthesizes one trace per puzzle (``seed``; ``budget``: rough
+    characters per trace); ``source="llm"`` asks ``backend`` (``progress`` is its progress bar or
     callback; ``seed`` plays no part, the backend's cache makes reruns reproducible).
 
     The controls are built from ``all_strategies`` traces of the same source and puzzles:
@@ -419,7 +421,7 @@ def build_priming_set(
             )
         if budget is not None:
             raise ValueError(
-                "budget (characters per trace) applies to the synthetic source only; an LLM's "
+                "budget (rough characters per trace) applies to the synthetic source only; an LLM's "
                 "length is set by build_llm_records(max_tokens=...)"
             )
 
