@@ -393,10 +393,8 @@ fn lex(text: &str) -> Lexed {
                         start,
                         end: j as u32,
                     }),
-                    "" => {
-                        if j < n && matches!(s[j], b'[' | b']' | b'(' | b')') {
-                            j += 1;
-                        }
+                    "" if j < n && matches!(s[j], b'[' | b']' | b'(' | b')') => {
+                        j += 1;
                     }
                     _ => {}
                 }
@@ -913,18 +911,16 @@ fn sentence_cues(view: &View, base: u32, ctx: &Ctx, goals: &[f64], out: &mut Vec
         }
         match w {
             b"too" if view.is(i + 1, TOO_WHAT) => push(Cue::Verdict, i, i + 1),
-            b"far" | b"away" if view.is(i + 1, &[b"from", b"off"]) => {
-                if !purpose_before(i) {
-                    push(Cue::Verdict, i, i + 1)
-                }
+            b"far" | b"away" if view.is(i + 1, &[b"from", b"off"]) && !purpose_before(i) => {
+                push(Cue::Verdict, i, i + 1)
             }
             b"off" if i >= 1 && view.is(i - 1, &[b"way", b"far", b"still", b"is"]) => {
                 push(Cue::Verdict, i - 1, i)
             }
-            b"close" | b"closer" | b"closest" | b"near" | b"nearly" | b"almost" => {
-                if !purpose_before(i) {
-                    push(Cue::Verdict, i, i + 1)
-                }
+            b"close" | b"closer" | b"closest" | b"near" | b"nearly" | b"almost"
+                if !purpose_before(i) =>
+            {
+                push(Cue::Verdict, i, i + 1)
             }
             b"exceed" | b"exceeds" | b"exceeding" | b"exceeded" | b"overshoot" | b"overshoots"
             | b"overshooting" | b"undershoot" | b"undershoots" | b"wrong" | b"incorrect"
@@ -951,12 +947,12 @@ fn sentence_cues(view: &View, base: u32, ctx: &Ctx, goals: &[f64], out: &mut Vec
                     push(Cue::Verdict, i, i)
                 }
             }
-            b"works" | b"work" | b"worked" => {
-                if i >= 1 && view.is(i - 1, &[b"that", b"this", b"it", b"which"]) {
-                    push(Cue::Verdict, i - 1, i)
-                }
+            b"works" | b"work" | b"worked"
+                if i >= 1 && view.is(i - 1, &[b"that", b"this", b"it", b"which"]) =>
+            {
+                push(Cue::Verdict, i - 1, i)
             }
-            b"target" => {
+            b"target"
                 if i >= 2
                     && view.is(i - 1, &[b"the", b"our"])
                     && view.is(
@@ -966,10 +962,9 @@ fn sentence_cues(view: &View, base: u32, ctx: &Ctx, goals: &[f64], out: &mut Vec
                             b"gives", b"reach", b"hit",
                         ],
                     )
-                    && !(i >= 3 && view.is(i - 3, &[b"to", b"can", b"could"]))
-                {
-                    push(Cue::Verdict, i - 2, i)
-                }
+                    && !(i >= 3 && view.is(i - 3, &[b"to", b"can", b"could"])) =>
+            {
+                push(Cue::Verdict, i - 2, i)
             }
             b"we" if view.is(i + 1, &[b"need", b"needed", b"want", b"wanted"]) => {
                 // "which is the 8 we need" / "exactly what we need": the clause ends there.
@@ -1451,8 +1446,7 @@ impl State {
         // Lines of work.
         let checks_claim = !self.claim.is_empty()
             && c.steps.iter().all(|s| {
-                (s.a_leaf && has(&self.claim, s.a) || !s.a_leaf)
-                    && (s.b_leaf && has(&self.claim, s.b) || !s.b_leaf)
+                (!s.a_leaf || has(&self.claim, s.a)) && (!s.b_leaf || has(&self.claim, s.b))
                     || self.last.is_some_and(|l| close(s.a, l) || close(s.b, l))
             });
         if self.checking || (self.closed && checks_claim) {

@@ -17,6 +17,7 @@ use crate::generate::{self, GenerateConfig};
 use crate::rational::Rational;
 use crate::reward::{self, Mode, Outcome as CoreOutcome, ScoreConfig};
 use crate::solver::{self, Rules};
+use crate::traces::{self, Condition};
 
 create_exception!(
     cogstar,
@@ -718,6 +719,131 @@ fn count_behaviors_rules_batch(
     Ok(counts)
 }
 
+// ---------------------------------------------------------------------------
+// Traces
+// ---------------------------------------------------------------------------
+
+/// A synthesized reasoning trace with the ground-truth count of each behavior in it.
+#[pyclass(frozen, module = "cogstar._core")]
+struct Trace {
+    /// The completion: `<think>` reasoning `</think>` then `<answer>expr</answer>`.
+    #[pyo3(get)]
+    text: String,
+    /// The expression inside the answer tag.
+    #[pyo3(get)]
+    answer: String,
+    #[pyo3(get)]
+    numbers: Vec<i64>,
+    #[pyo3(get)]
+    target: i64,
+    #[pyo3(get)]
+    condition: &'static str,
+    #[pyo3(get)]
+    wrong_answer: bool,
+    counts: behaviors::Counts,
+}
+
+#[pymethods]
+impl Trace {
+    /// Ground-truth counts (no spans).
+    #[getter]
+    fn counts(&self) -> BehaviorCounts {
+        let c = self.counts;
+        BehaviorCounts {
+            verification: c.verification,
+            backtracking: c.backtracking,
+            subgoal: c.subgoal,
+            backward: c.backward,
+            spans: Vec::new(),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Trace(condition={:?}, numbers={:?}, target={}, {} chars, answer={:?})",
+            self.condition,
+            self.numbers,
+            self.target,
+            self.text.chars().count(),
+            self.answer
+        )
+    }
+}
+
+fn parse_condition(name: &str) -> PyResult<Condition> {
+    Condition::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Condition::ALL.iter().map(|c| c.name()).collect();
+        PyValueError::new_err(format!(
+            "unknown condition '{name}'; choose one of {}",
+            names.join(", ")
+        ))
+    })
+}
+
+fn wrap_trace(
+    r: Result<traces::Trace, traces::TraceError>,
+    numbers: Vec<i64>,
+    target: i64,
+    cond: Condition,
+    wrong_answer: bool,
+) -> PyResult<Trace> {
+    let t = r.map_err(value_err)?;
+    Ok(Trace {
+        text: t.text,
+        answer: t.answer,
+        numbers,
+        target,
+        condition: cond.name(),
+        wrong_answer,
+        counts: t.counts,
+    })
+}
+
+/// One trace of `condition` for the puzzle, deterministic for `seed`.
+#[pyfunction]
+#[pyo3(signature = (numbers, target, condition, *, seed, wrong_answer = false, budget = None))]
+fn synthesize_trace(
+    numbers: Vec<i64>,
+    target: i64,
+    condition: &str,
+    seed: u64,
+    wrong_answer: bool,
+    budget: Option<usize>,
+) -> PyResult<Trace> {
+    let cond = parse_condition(condition)?;
+    let mut rng = generate::Rng::new(seed, 0);
+    let r = traces::synthesize(&numbers, target, cond, &mut rng, wrong_answer, budget);
+    wrap_trace(r, numbers, target, cond, wrong_answer)
+}
+
+/// One trace per puzzle in parallel (GIL released); trace `i` uses stream `i` of `seed`.
+#[pyfunction]
+#[pyo3(signature = (puzzles, condition, *, seed, wrong_answer = false, budget = None))]
+fn synthesize_traces(
+    py: Python<'_>,
+    puzzles: Vec<Puzzle>,
+    condition: &str,
+    seed: u64,
+    wrong_answer: bool,
+    budget: Option<usize>,
+) -> PyResult<Vec<Trace>> {
+    let cond = parse_condition(condition)?;
+    let items: Vec<(Vec<i64>, i64)> = puzzles
+        .into_iter()
+        .map(|p| (p.inner.numbers, p.inner.target))
+        .collect();
+    let results = py.detach(|| traces::synthesize_batch(&items, cond, seed, wrong_answer, budget));
+    items
+        .into_iter()
+        .zip(results)
+        .enumerate()
+        .map(|(i, ((numbers, target), r))| {
+            wrap_trace(r, numbers, target, cond, wrong_answer)
+                .map_err(|e| PyValueError::new_err(format!("puzzle {i}: {e}")))
+        })
+        .collect()
+}
+
 #[pymodule]
 #[pyo3(name = "_core")]
 fn cogstar_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -743,5 +869,8 @@ fn cogstar_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BehaviorCounts>()?;
     m.add_function(wrap_pyfunction!(count_behaviors_rules, m)?)?;
     m.add_function(wrap_pyfunction!(count_behaviors_rules_batch, m)?)?;
+    m.add_class::<Trace>()?;
+    m.add_function(wrap_pyfunction!(synthesize_trace, m)?)?;
+    m.add_function(wrap_pyfunction!(synthesize_traces, m)?)?;
     Ok(())
 }

@@ -652,8 +652,7 @@ pub fn synthesize(
     // The target is a given number: working from it is no sign of backward chaining.
     let target_given = numbers.contains(&target);
 
-    let answer_tree: Tree;
-    if cond == Condition::NegativeControl {
+    let answer_tree: Tree = if cond == Condition::NegativeControl {
         let line = if wrong_answer {
             dead_line(&leaves, &[target], &[], w.rng).unwrap_or_else(|| solution.clone())
         } else {
@@ -664,7 +663,7 @@ pub fn synthesize(
         for (k, st) in steps.iter().enumerate() {
             w.text.push_str(&format!("Step {}: {}\n", k + 1, st.text()));
         }
-        answer_tree = line;
+        line
     } else {
         let pre = fill(
             pick(
@@ -681,7 +680,7 @@ pub fn synthesize(
         w.newline();
         // Dead ends until the budget is spent (at least one; at most twelve).
         let reserve = 160 + 60 * numbers.len();
-        let mut dead = 0;
+        let (mut dead, mut tries) = (0, 0);
         let mut kinds: Vec<u8> = vec![b'f'];
         if cond.subgoal() {
             kinds.push(b's');
@@ -689,25 +688,23 @@ pub fn synthesize(
         if cond.backward() && !target_given {
             kinds.push(b'b');
         }
-        while dead == 0 || (w.text.len() + reserve < budget && dead < 12) {
+        while (dead == 0 || (w.text.len() + reserve < budget && dead < 12)) && tries < 40 {
             let kind = kinds[w.rng.range(0, kinds.len() as i64 - 1) as usize];
             let ok = match kind {
                 b's' => dead_subgoal(&mut w, &leaves),
                 b'b' => dead_backward(&mut w, &leaves),
                 _ => dead_forward(&mut w, &leaves),
             };
-            dead += 1;
-            if !ok && dead > 24 {
-                break;
-            }
+            tries += 1;
+            dead += usize::from(ok);
         }
-        answer_tree = if wrong_answer {
+        if wrong_answer {
             final_wrong(&mut w, &leaves)
         } else {
             final_solution(&mut w, &solution, target_given);
             solution.clone()
-        };
-    }
+        }
+    };
     w.text.push_str("</think>\n<answer>");
     let answer = answer_tree.print();
     w.text.push_str(&answer);

@@ -67,7 +67,8 @@ def evaluate(path: Path) -> dict[str, dict[str, float]]:
         }
     report["_rows"] = {"n": len(rows)}
     report["_detail"] = {  # type: ignore[dict-item]
-        r["id"]: {"label": r["labels"], "predicted": p} for r, p in zip(rows, predicted, strict=True)
+        r["id"]: {"label": r["labels"], "predicted": p}
+        for r, p in zip(rows, predicted, strict=True)
     }
     return report
 
@@ -87,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             flag = "" if [x > 0 for x in lab] == [x > 0 for x in pred] else "  <- presence"
             print(f"{tid}  label {lab}  predicted {pred}{flag}")
     print(f"{n} traces")
-    print(f"{'behavior':<14}{'presence acc':>14}{'spearman':>10}{'mean label':>12}{'mean pred':>11}")
+    print(
+        f"{'behavior':<14}{'presence acc':>14}{'spearman':>10}{'mean label':>12}{'mean pred':>11}"
+    )
     for b, m in report.items():
         print(
             f"{b:<14}{m['presence_accuracy']:>14.3f}{m['spearman']:>10.3f}"

@@ -1,11 +1,13 @@
 """cogstar: how cognitive behaviors in a starting policy decide what RL can teach it.
 
 The core (``cogstar._core``, Rust) does everything that must run at rollout speed:
-exact Countdown expressions, a solver and generator, and the reward. Importing
+exact Countdown expressions, a solver and generator, the reward, behavior-conditioned
+trace synthesis and the rule-based behavior counter. Importing
 cogstar never imports torch or transformers.
 """
 
 from cogstar._core import (
+    BehaviorCounts,
     CogstarError,
     Expr,
     ExpressionError,
@@ -13,6 +15,7 @@ from cogstar._core import (
     Puzzle,
     Score,
     ScoreBatch,
+    Trace,
     canonical_form,
     count_solutions,
     generate_puzzles,
@@ -22,11 +25,15 @@ from cogstar._core import (
     score_batch,
     solve,
     split_puzzles,
+    synthesize_trace,
+    synthesize_traces,
 )
+from cogstar.behaviors import count_behaviors, count_behaviors_batch
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BehaviorCounts",
     "CogstarError",
     "Expr",
     "ExpressionError",
@@ -34,8 +41,11 @@ __all__ = [
     "Puzzle",
     "Score",
     "ScoreBatch",
+    "Trace",
     "__version__",
     "canonical_form",
+    "count_behaviors",
+    "count_behaviors_batch",
     "count_solutions",
     "generate_puzzles",
     "is_solvable",
@@ -44,4 +54,6 @@ __all__ = [
     "score_batch",
     "solve",
     "split_puzzles",
+    "synthesize_trace",
+    "synthesize_traces",
 ]

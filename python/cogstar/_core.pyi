@@ -7,6 +7,7 @@ from typing import final
 __all__ = [
     "MAX_EXPRESSION_BYTES",
     "MAX_EXPRESSION_DEPTH",
+    "BehaviorCounts",
     "CogstarError",
     "Expr",
     "ExpressionError",
@@ -14,7 +15,10 @@ __all__ = [
     "Puzzle",
     "Score",
     "ScoreBatch",
+    "Trace",
     "canonical_form",
+    "count_behaviors_rules",
+    "count_behaviors_rules_batch",
     "count_solutions",
     "generate_puzzles",
     "is_solvable",
@@ -23,6 +27,8 @@ __all__ = [
     "score_batch",
     "solve",
     "split_puzzles",
+    "synthesize_trace",
+    "synthesize_traces",
 ]
 
 MAX_EXPRESSION_BYTES: int
@@ -167,3 +173,81 @@ def split_puzzles(
     puzzles: Sequence[Puzzle], test_size: int, *, seed: int = 0
 ) -> tuple[list[Puzzle], list[Puzzle]]:
     """Split into (train, test): ``test_size`` distinct puzzles in test, no puzzle shared."""
+
+@final
+class BehaviorCounts:
+    """Counts of the four behaviors in one text; ``spans`` locates each counted instance."""
+
+    def __new__(
+        cls,
+        verification: int = 0,
+        backtracking: int = 0,
+        subgoal: int = 0,
+        backward: int = 0,
+        spans: Sequence[tuple[str, int, int]] = ...,
+    ) -> BehaviorCounts: ...
+    @property
+    def verification(self) -> int: ...
+    @property
+    def backtracking(self) -> int: ...
+    @property
+    def subgoal(self) -> int: ...
+    @property
+    def backward(self) -> int: ...
+    @property
+    def spans(self) -> list[tuple[str, int, int]]:
+        """``(behavior, start, end)`` in characters of the text, in text order."""
+    def as_dict(self) -> dict[str, int]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+def count_behaviors_rules(
+    text: str, numbers: Sequence[int] | None = None, target: int | None = None
+) -> BehaviorCounts:
+    """Rule-based counts of the four behaviors in one text."""
+
+def count_behaviors_rules_batch(
+    texts: Sequence[str],
+    numbers: Sequence[Sequence[int] | None] | None = None,
+    targets: Sequence[int | None] | None = None,
+) -> list[BehaviorCounts]:
+    """``count_behaviors_rules`` over many texts in parallel with the GIL released."""
+
+@final
+class Trace:
+    """A synthesized reasoning trace with the ground-truth count of each behavior in it."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def answer(self) -> str: ...
+    @property
+    def numbers(self) -> list[int]: ...
+    @property
+    def target(self) -> int: ...
+    @property
+    def condition(self) -> str: ...
+    @property
+    def wrong_answer(self) -> bool: ...
+    @property
+    def counts(self) -> BehaviorCounts: ...
+
+def synthesize_trace(
+    numbers: Sequence[int],
+    target: int,
+    condition: str,
+    *,
+    seed: int,
+    wrong_answer: bool = False,
+    budget: int | None = None,
+) -> Trace:
+    """One trace of ``condition`` for the puzzle, deterministic for ``seed``."""
+
+def synthesize_traces(
+    puzzles: Sequence[Puzzle],
+    condition: str,
+    *,
+    seed: int,
+    wrong_answer: bool = False,
+    budget: int | None = None,
+) -> list[Trace]:
+    """One trace per puzzle in parallel; trace ``i`` uses stream ``i`` of ``seed``."""

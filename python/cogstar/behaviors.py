@@ -12,8 +12,11 @@ are cogstar's own wording of the behaviors in Gandhi et al. (2025).
     counts = judge_counts(texts, numbers, targets, judge, progress=True)
     counts[0]   # {'verification': 3, 'backtracking': 1, 'subgoal': 0, 'backward': 0}
 
-The rule-based counter (Rust, offline, instant) will sit beside this behind the same
-behavior names.
+The rule-based counter (Rust, offline, instant) sits beside it behind one interface:
+
+    from cogstar import count_behaviors
+    count_behaviors(text, [25, 5, 3], 60)                    # judge="rules": with spans
+    count_behaviors(text, [25, 5, 3], 60, judge="llm", backend=judge)
 """
 
 from __future__ import annotations
@@ -156,6 +159,8 @@ def count_behaviors(
     ``judge="rules"`` is the Rust counter (offline, instant; ``spans`` locates each instance);
     ``judge="llm"`` asks ``backend`` four questions (one per behavior) and has no spans.
     """
+    if judge == "rules":
+        return count_behaviors_rules(text, None if numbers is None else list(numbers), target)
     return count_behaviors_batch([text], [numbers], [target], judge=judge, backend=backend)[0]
 
 
@@ -183,5 +188,13 @@ def count_behaviors_batch(
                 "from cogstar.llm"
             )
         counts = judge_counts(list(texts), nums, tgts, backend, progress=progress)
-        return [BehaviorCounts(**c) for c in counts]
+        return [
+            BehaviorCounts(
+                verification=c["verification"],
+                backtracking=c["backtracking"],
+                subgoal=c["subgoal"],
+                backward=c["backward"],
+            )
+            for c in counts
+        ]
     raise ValueError(f"judge must be 'rules' or 'llm', got {judge!r}")
