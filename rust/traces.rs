@@ -891,7 +891,8 @@ fn final_solution(w: &mut Writer, solution: &Tree, target_given: bool) {
                 || Some(st.b) == w.last && chain.is_empty()
                 || st.r == t
                 || w.backward.contains(&st.r) && !chain.is_empty();
-            if collides || st.r <= 0 {
+            // `x / 1`, `x - 0` undo nothing: a reader sees the needed value reached, not derived
+            if collides || st.r <= 0 || st.r == need {
                 break;
             }
             chain.push((st, n));
