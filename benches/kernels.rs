@@ -8,9 +8,11 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use cogstar::behaviors;
 use cogstar::generate::{self, GenerateConfig, Rng};
 use cogstar::reward::{self, ScoreConfig};
 use cogstar::solver::{self, Rules};
+use cogstar::traces::{self, Condition};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn responses(n: usize) -> (Vec<String>, Vec<Vec<i64>>, Vec<i64>) {
@@ -123,9 +125,84 @@ fn bench_generate(c: &mut Criterion) {
     g.finish();
 }
 
+fn bench_behaviors(c: &mut Criterion) {
+    // ~1 KB all_strategies traces of the priming distribution (one thread: a plain loop).
+    let priming = GenerateConfig {
+        target_range: (10, 25),
+        numbers_below_target: true,
+        rules: Rules::Classic,
+        ..GenerateConfig::default()
+    };
+    let puzzles: Vec<(Vec<i64>, i64)> = generate::generate(1000, 3, &priming)
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.numbers, p.target))
+        .collect();
+    let traces: Vec<(String, Vec<i64>, i64)> = puzzles
+        .iter()
+        .enumerate()
+        .map(|(i, (ns, t))| {
+            let mut rng = Rng::new(5, i as u64);
+            let tr = traces::synthesize(
+                ns,
+                *t,
+                Condition::AllStrategies,
+                &mut rng,
+                false,
+                Some(1150),
+            )
+            .unwrap();
+            (tr.text, ns.clone(), *t)
+        })
+        .collect();
+    let bytes: usize = traces.iter().map(|t| t.0.len()).sum();
+    let mut g = c.benchmark_group("behaviors");
+    g.throughput(Throughput::Elements(traces.len() as u64));
+    g.bench_function(
+        format!("count_1000_traces_mean_{}_bytes", bytes / traces.len()),
+        |b| {
+            b.iter(|| {
+                for (text, ns, t) in &traces {
+                    black_box(behaviors::count_behaviors(text, Some(ns), Some(*t)));
+                }
+            })
+        },
+    );
+    g.bench_function("synthesize_1000_all_strategies_budget_1000", |b| {
+        b.iter(|| {
+            for (i, (ns, t)) in puzzles.iter().enumerate() {
+                let mut rng = Rng::new(9, i as u64);
+                black_box(
+                    traces::synthesize(
+                        ns,
+                        *t,
+                        Condition::AllStrategies,
+                        &mut rng,
+                        false,
+                        Some(1000),
+                    )
+                    .unwrap(),
+                );
+            }
+        })
+    });
+    g.bench_function("synthesize_1000_negative_control", |b| {
+        b.iter(|| {
+            for (i, (ns, t)) in puzzles.iter().enumerate() {
+                let mut rng = Rng::new(9, i as u64);
+                black_box(
+                    traces::synthesize(ns, *t, Condition::NegativeControl, &mut rng, false, None)
+                        .unwrap(),
+                );
+            }
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = kernels;
     config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = bench_score, bench_solve, bench_generate
+    targets = bench_score, bench_solve, bench_generate, bench_behaviors
 }
 criterion_main!(kernels);
