@@ -1,0 +1,199 @@
+"""Policies and tokenizers: from a hub id or a local folder, or the embedded tiny default.
+
+    from cogstar.models import load_policy, tiny_tokenizer, tiny_config
+
+    model, tok = load_policy("Qwen/Qwen2.5-3B", dtype="bfloat16")     # users with hub access
+    model, tok = load_policy("runs/x/sft/final", dtype="float32")    # a checkpoint of ours
+    tok = tiny_tokenizer()                                           # offline, no download
+
+The dtype is always passed explicitly (transformers 5 otherwise follows the checkpoint's).
+
+Tokenizers are loaded so that a folder's own ``tokenizer.json`` is what encodes text:
+transformers 5's ``AutoTokenizer`` may build the architecture's tokenizer class and replace
+a custom pre-tokenizer or decoder with that class's defaults. :func:`load_tokenizer` checks
+the loaded tokenizer against the raw ``tokenizer.json`` on probe strings and, if they differ,
+wraps the file as it is.
+
+The **embedded tiny default** is a small Qwen2-style decoder with a byte-level BPE tokenizer
+trained here (no network) on generated Countdown prompts, traces and arithmetic, digits split
+one per token. It is the "base model" of every offline experiment; its starting point is a
+short pretraining produced by ``cogstar pretrain-tiny`` (see :mod:`cogstar.tiny`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = [
+    "DTYPES",
+    "EOS",
+    "PAD",
+    "TINY_SIZES",
+    "load_policy",
+    "load_tokenizer",
+    "tiny_config",
+    "tiny_tokenizer",
+    "train_tiny_tokenizer",
+]
+
+EOS = "<|endoftext|>"
+PAD = "<|pad|>"
+DTYPES = ("float32", "bfloat16", "float16")
+
+# Probe strings: prompt text, tags, numbers, operators and odd spacing.
+_PROBES = (
+    "Assistant: Let me solve this step by step.\n<think> 25 - 5 = 20, 20 * 3 = 60 </think>",
+    "<answer>(1 + 2) / 3</answer>\n  [44, 19, 35] -> 98\u00d7\u00e9",
+)
+
+# name -> (hidden, layers, heads, kv heads, intermediate)
+TINY_SIZES: dict[str, tuple[int, int, int, int, int]] = {
+    "tiny": (128, 4, 4, 2, 384),
+    "small": (256, 6, 8, 4, 768),
+}
+
+
+def _torch_dtype(dtype: str) -> Any:
+    import torch
+
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return getattr(torch, dtype)
+
+
+def train_tiny_tokenizer(texts: list[str], vocab_size: int = 512) -> PreTrainedTokenizerBase:
+    """A byte-level BPE tokenizer trained on ``texts`` (deterministic for the same texts).
+
+    Digits are split one per token so that every number is spelled the same way wherever
+    it appears; ``<think>``, ``</think>``, ``<answer>`` and ``</answer>`` are single tokens.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    specials = [EOS, PAD, "<think>", "</think>", "<answer>", "</answer>"]
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    wrapped = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=tok, eos_token=EOS, pad_token=PAD
+    )
+    wrapped.padding_side = "left"  # generation pads on the left
+    return wrapped
+
+
+def tiny_tokenizer() -> PreTrainedTokenizerBase:
+    """The embedded tokenizer, trained on the fly from generated text (about a second)."""
+    from cogstar.tiny import tokenizer_corpus
+
+    return train_tiny_tokenizer(tokenizer_corpus())
+
+
+def tiny_config(tokenizer: PreTrainedTokenizerBase, size: str = "tiny", max_len: int = 2048) -> Any:
+    """A small Qwen2 configuration sized by ``size`` (see :data:`TINY_SIZES`)."""
+    from transformers import Qwen2Config
+
+    if size not in TINY_SIZES:
+        raise ValueError(f"size must be one of {', '.join(TINY_SIZES)}, got {size!r}")
+    hidden, layers, heads, kv, inter = TINY_SIZES[size]
+    return Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        intermediate_size=inter,
+        max_position_embeddings=max_len,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+    )
+
+
+def _same_encoding(tok: PreTrainedTokenizerBase, raw: Any) -> bool:
+    return all(
+        tok(p, add_special_tokens=False)["input_ids"] == raw.encode(p, add_special_tokens=False).ids
+        for p in _PROBES
+    )
+
+
+def load_tokenizer(source: str | Path) -> PreTrainedTokenizerBase:
+    """Load a tokenizer so that a folder's own ``tokenizer.json`` decides the encoding.
+
+    A local folder with ``tokenizer.json``: loaded with ``AutoTokenizer`` and compared on
+    probe strings with the raw file; if they differ (transformers replaced part of it), the
+    file itself is wrapped. A hub id goes through ``AutoTokenizer``.
+    """
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    path = Path(source)
+    if path.is_dir():
+        file = path / "tokenizer.json"
+        if not file.exists():
+            raise FileNotFoundError(
+                f"{path}: no tokenizer.json; save the tokenizer with save_pretrained() into the "
+                "model folder, or pass a hub id"
+            )
+        from tokenizers import Tokenizer
+
+        raw = Tokenizer.from_file(str(file))
+        try:
+            tok = AutoTokenizer.from_pretrained(str(path))
+        except (ValueError, OSError, KeyError):
+            tok = None
+        if tok is None or not _same_encoding(tok, raw):
+            cfg: dict[str, Any] = {}
+            cfg_file = path / "tokenizer_config.json"
+            if cfg_file.exists():
+                cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+            tok = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+                tokenizer_object=raw,
+                eos_token=cfg.get("eos_token", EOS),
+                pad_token=cfg.get("pad_token", PAD),
+            )
+        return tok
+    return AutoTokenizer.from_pretrained(str(source))
+
+
+def load_policy(
+    source: str | Path, *, dtype: str, device: str | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A causal LM and its tokenizer from a hub id or a local folder, in ``dtype``.
+
+    A missing local folder raises ``FileNotFoundError`` naming it (a hub id is any string
+    that is not an existing path).
+    """
+    from transformers import AutoModelForCausalLM
+
+    path = Path(source)
+    if (str(source).startswith((".", "/")) or path.suffix) and not path.exists():
+        raise FileNotFoundError(
+            f"{path}: no such model folder; rerun the stage that writes it, or give a hub id"
+        )
+    tok = load_tokenizer(source)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
+        str(source), dtype=_torch_dtype(dtype)
+    )
+    if device is not None:
+        model.to(device)  # type: ignore[arg-type]  # in place for modules
+    return model, tok
