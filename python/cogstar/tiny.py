@@ -115,7 +115,7 @@ def pretrain(
     out = Path(out) if out is not None else default_dir()
     torch.manual_seed(seed)
     tok = models.tiny_tokenizer()
-    model = AutoModelForCausalLM.from_config(models.tiny_config(tok, size=size))
+    model = AutoModelForCausalLM.from_config(models.tiny_config(tok, size=size))  # type: ignore[no-untyped-call]
     docs = pretraining_corpus(max(2000, steps * batch_size * seq_len // 300), seed=seed)
     ids: list[int] = []
     for d in docs:
