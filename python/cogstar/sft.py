@@ -1,0 +1,150 @@
+"""SFT priming: TRL's SFTTrainer on prompt/completion records, the paper's defaults.
+
+    from cogstar.sft import SFTSettings, run_sft
+    final = run_sft("Qwen/Qwen2.5-3B", records, "runs/x/all_strategies/sft", SFTSettings())
+
+Loss on the completion tokens only, EOS appended to every completion, no BOS (TRL tokenizes
+with ``add_special_tokens=False``). Defaults follow the paper: 5 epochs, lr 1e-5, cosine with
+10% warm-up, AdamW (0.9, 0.95), weight decay 0.01, global batch 64, max length 2,048.
+
+The result is one folder (``OUT/final``: model + tokenizer, written atomically) that the PPO
+stage loads twice: as the actor, and as the critic's backbone with a fresh value head.
+Interrupted runs resume from the last ``OUT/trainer/checkpoint-*``. Launch multi-GPU runs
+with ``accelerate launch`` (see ``configs/accelerate/``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cogstar.priming import PrimingRecord
+
+__all__ = ["SFTSettings", "run_sft"]
+
+
+@dataclass(frozen=True)
+class SFTSettings:
+    """SFT hyper-parameters; the defaults are the paper's."""
+
+    epochs: float = 5.0
+    lr: float = 1e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    adam_beta2: float = 0.95
+    global_batch: int = 64
+    micro_batch: int = 8
+    max_length: int = 2048
+    max_steps: int = -1  # > 0 overrides epochs (smoke tests)
+    save_steps: int = 50
+    seed: int = 0
+    dtype: str = "bfloat16"  # the model's dtype on GPU; CPU runs use float32
+
+    def check(self, world_size: int = 1) -> None:
+        per_step = self.micro_batch * world_size
+        if self.global_batch % per_step:
+            raise ValueError(
+                f"sft.global_batch ({self.global_batch}) must be a multiple of sft.micro_batch "
+                f"({self.micro_batch}) x processes ({world_size}) = {per_step}; change one of them"
+            )
+
+
+def _dataset(records: Sequence[PrimingRecord]) -> Any:
+    from datasets import Dataset  # type: ignore[import-untyped]
+
+    return Dataset.from_dict(
+        {"prompt": [r.prompt for r in records], "completion": [r.completion for r in records]}
+    )
+
+
+def run_sft(
+    model: str | Path,
+    records: Sequence[PrimingRecord],
+    out: str | Path,
+    settings: SFTSettings | None = None,
+    *,
+    eval_records: Sequence[PrimingRecord] | None = None,
+    log: list[dict[str, float]] | None = None,
+) -> Path:
+    """Prime ``model`` (hub id or folder) on ``records``; returns ``out/final``.
+
+    A finished run (``out/final`` exists) is not redone. ``log`` receives the trainer's log
+    entries (loss, learning rate, …) if given.
+    """
+    import torch
+    from transformers import TrainerCallback
+    from trl.trainer.sft_config import SFTConfig
+    from trl.trainer.sft_trainer import SFTTrainer
+
+    from cogstar.models import load_policy
+
+    settings = settings or SFTSettings()
+    out = Path(out)
+    final = out / "final"
+    if final.exists():
+        return final
+    if not records:
+        raise ValueError("no priming records to train on; build the priming set first")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    settings.check(world)
+    on_gpu = torch.cuda.is_available()
+    dtype = settings.dtype if on_gpu else "float32"
+    policy, tok = load_policy(model, dtype=dtype)
+    tok.padding_side = "right"  # training pads on the right
+    config = SFTConfig(
+        output_dir=str(out / "trainer"),
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps,
+        learning_rate=settings.lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=settings.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        weight_decay=settings.weight_decay,
+        adam_beta1=0.9,
+        adam_beta2=settings.adam_beta2,
+        per_device_train_batch_size=settings.micro_batch,
+        gradient_accumulation_steps=settings.global_batch // (settings.micro_batch * world),
+        max_length=settings.max_length,
+        completion_only_loss=True,
+        packing=False,
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=2,
+        logging_steps=1,
+        report_to=[],
+        seed=settings.seed,
+        bf16=on_gpu and dtype == "bfloat16",
+        use_cpu=not on_gpu,
+        eval_strategy="epoch" if eval_records else "no",
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+
+    class _Log(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if log is not None and logs:
+                log.append({k: float(v) for k, v in logs.items() if isinstance(v, int | float)})
+
+    trainer = SFTTrainer(
+        model=policy,
+        args=config,
+        train_dataset=_dataset(records),
+        eval_dataset=_dataset(eval_records) if eval_records else None,
+        processing_class=tok,
+        callbacks=[_Log()],
+    )
+    checkpoints = sorted((out / "trainer").glob("checkpoint-*"), key=lambda p: int(p.name[11:]))
+    trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
+    if trainer.accelerator.is_main_process:
+        tmp = out / f"final.tmp{os.getpid()}"
+        trainer.save_model(str(tmp))
+        tok.padding_side = "left"
+        tok.save_pretrained(str(tmp))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    trainer.accelerator.wait_for_everyone()
+    return final
