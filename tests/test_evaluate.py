@@ -44,3 +44,16 @@ def test_evaluate_scores_and_saves_every_completion(tmp_path: Path) -> None:
     assert json.loads(out.with_suffix(".summary.json").read_text())["n"] == 6
     with pytest.raises(ValueError, match=r"pass@3 but eval\.samples is 2"):
         evaluate(model, puzzles, EvalSettings(samples=2, k=(3,)), tokenizer=tok)
+
+
+def test_decoding_keeps_tags_even_when_a_tokenizer_calls_them_special() -> None:
+    from cogstar.ppo.rollout import Batch, decode_responses
+
+    tok = models.tiny_tokenizer()
+    tok.add_special_tokens({"additional_special_tokens": ["<answer>", "</answer>"]})
+    text = "</think>\n<answer>1 + 2</answer>"
+    ids = tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id, tok.pad_token_id]
+    row = torch.tensor([ids])
+    mask = torch.tensor([[1.0] * (len(ids) - 1) + [0.0]])
+    batch = Batch(row[:, :1], torch.ones(1, 1, dtype=torch.long), row, mask)
+    assert decode_responses(tok, batch) == [text]

@@ -75,7 +75,7 @@ def evaluate(
     import torch
 
     from cogstar.models import load_policy
-    from cogstar.ppo.rollout import HFRollout
+    from cogstar.ppo.rollout import HFRollout, decode_responses
 
     settings = settings or EvalSettings()
     for k in settings.k:
@@ -108,10 +108,8 @@ def evaluate(
         texts = [rl_prompt(p.numbers, p.target) for _, p in chunk]
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         batch = engine.generate(enc["input_ids"].to(dev), enc["attention_mask"].to(dev))
-        for r, m in zip(batch.response_ids, batch.response_mask, strict=True):
-            ids = r[m > 0].tolist()
-            n_tokens.append(len(ids))
-            completions.append(tokenizer.decode(ids, skip_special_tokens=True))
+        n_tokens += [int(m.sum().item()) for m in batch.response_mask]
+        completions += decode_responses(tokenizer, batch)
     prompts = [rl_prompt(p.numbers, p.target) for _, p in items]
     scores = cogstar.score_batch(
         [pr + c for pr, c in zip(prompts, completions, strict=True)],

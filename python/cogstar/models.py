@@ -44,6 +44,7 @@ __all__ = [
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
 DTYPES = ("float32", "bfloat16", "float16")
+_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
 # Probe strings: prompt text, tags, numbers, operators and odd spacing.
 _PROBES = (
@@ -83,14 +84,17 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int = 512) -> PreTrainedT
         ]
     )
     tok.decoder = decoders.ByteLevel()
-    specials = [EOS, PAD, "<think>", "</think>", "<answer>", "</answer>"]
+    from tokenizers import AddedToken
+
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=specials,
+        vocab_size=vocab_size - 4,
+        special_tokens=[EOS, PAD],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
+    # The tags are ordinary (not special) single tokens: decoding never drops them.
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in _TAGS])
     wrapped = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tok, eos_token=EOS, pad_token=PAD
     )

@@ -17,7 +17,14 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-__all__ = ["Batch", "HFRollout", "RolloutEngine", "response_mask", "token_logprobs"]
+__all__ = [
+    "Batch",
+    "HFRollout",
+    "RolloutEngine",
+    "decode_responses",
+    "response_mask",
+    "token_logprobs",
+]
 
 
 @dataclass
@@ -107,6 +114,20 @@ class HFRollout:
         mask = response_mask(response, self.tok.eos_token_id, self.tok.pad_token_id)
         response = torch.where(mask > 0, response, torch.full_like(response, self.tok.pad_token_id))
         return Batch(prompt_ids, prompt_mask, response, mask)
+
+
+def decode_responses(tokenizer: Any, batch: Batch) -> list[str]:
+    """The response texts, EOS and padding dropped, every other token kept.
+
+    Not ``skip_special_tokens=True``: a tokenizer may register ``<think>`` or ``<answer>`` as
+    special tokens, and the reward must see them.
+    """
+    drop = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+    texts = []
+    for ids, mask in zip(batch.response_ids.tolist(), batch.response_mask.tolist(), strict=True):
+        kept = [t for t, m in zip(ids, mask, strict=True) if m > 0 and t not in drop]
+        texts.append(tokenizer.decode(kept, skip_special_tokens=False))
+    return texts
 
 
 def token_logprobs(

@@ -46,7 +46,7 @@ from cogstar.ppo.core import (
     value_loss,
 )
 from cogstar.ppo.critic import Critic, load_critic
-from cogstar.ppo.rollout import Batch, HFRollout, token_logprobs
+from cogstar.ppo.rollout import Batch, HFRollout, decode_responses, token_logprobs
 from cogstar.tasks import rl_prompt
 
 __all__ = ["PPOSettings", "latest_checkpoint", "run_ppo"]
@@ -235,13 +235,7 @@ def run_ppo(
         )
         t_rollout = time.perf_counter()
         # 2. reward
-        responses = tok.batch_decode(
-            [
-                r[m > 0].tolist()
-                for r, m in zip(batch.response_ids, batch.response_mask, strict=True)
-            ],
-            skip_special_tokens=True,
-        )
+        responses = decode_responses(tok, batch)
         batch_scores = cogstar.score_batch(
             [t + r for t, r in zip(texts, responses, strict=True)],
             [p.numbers for p in chosen],
