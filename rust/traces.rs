@@ -634,6 +634,23 @@ pub fn synthesize(
             numbers: numbers.to_vec(),
             target,
         })?;
+    // Backward conditions work back from the target: among a few solutions the search
+    // finds, prefer one whose last operation can be undone by peeling off a number.
+    let peelable =
+        |t: &Tree| peel(t, target, true).is_some_and(|(st, _, _)| st.r > 0 && st.r != target);
+    let mut solution = solution;
+    if cond.backward() && !peelable(&solution) {
+        for _ in 0..8 {
+            let mut search_budget = 50_000;
+            match find_solution(&leaves, target, rng, &mut search_budget, true) {
+                Some(t) if peelable(&t) => {
+                    solution = t;
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
     let budget = budget.unwrap_or_else(|| rng.range(350, 1500) as usize);
     let mut w = Writer {
         rng,
