@@ -257,8 +257,20 @@ fn find_solution(
     budget: &mut u32,
     clean: bool,
 ) -> Option<Tree> {
+    find_solution_where(items, target, rng, budget, clean, &|_| true)
+}
+
+/// [`find_solution`] restricted to solutions that `accept` takes.
+fn find_solution_where(
+    items: &[Tree],
+    target: i64,
+    rng: &mut Rng,
+    budget: &mut u32,
+    clean: bool,
+    accept: &dyn Fn(&Tree) -> bool,
+) -> Option<Tree> {
     if items.len() == 1 {
-        return (items[0].value() == target).then(|| items[0].clone());
+        return (items[0].value() == target && accept(&items[0])).then(|| items[0].clone());
     }
     let mut moves = merges(items, true);
     shuffle(&mut moves, rng);
@@ -270,7 +282,8 @@ fn find_solution(
         if clean && items.len() > 2 && r == target {
             continue;
         }
-        if let Some(t) = find_solution(&merged(items, i, j, op, r), target, rng, budget, clean) {
+        let next = merged(items, i, j, op, r);
+        if let Some(t) = find_solution_where(&next, target, rng, budget, clean, accept) {
             return Some(t);
         }
     }
@@ -640,15 +653,11 @@ pub fn synthesize(
         |t: &Tree| peel(t, target, true).is_some_and(|(st, _, _)| st.r > 0 && st.r != target);
     let mut solution = solution;
     if cond.backward() && !peelable(&solution) {
-        for _ in 0..8 {
-            let mut search_budget = 50_000;
-            match find_solution(&leaves, target, rng, &mut search_budget, true) {
-                Some(t) if peelable(&t) => {
-                    solution = t;
-                    break;
-                }
-                _ => {}
-            }
+        let mut search_budget = 50_000;
+        if let Some(t) =
+            find_solution_where(&leaves, target, rng, &mut search_budget, true, &peelable)
+        {
+            solution = t;
         }
     }
     let budget = budget.unwrap_or_else(|| rng.range(350, 1500) as usize);
