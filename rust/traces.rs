@@ -653,7 +653,7 @@ pub fn synthesize(
         |t: &Tree| peel(t, target, true).is_some_and(|(st, _, _)| st.r > 0 && st.r != target);
     let mut solution = solution;
     if cond.backward() && !peelable(&solution) {
-        let mut search_budget = 50_000;
+        let mut search_budget = 600;
         if let Some(t) =
             find_solution_where(&leaves, target, rng, &mut search_budget, true, &peelable)
         {
