@@ -29,9 +29,10 @@ def test_tiny_tokenizer_is_deterministic_and_round_trips(tok) -> None:  # type: 
     ids = tok(text)["input_ids"]
     assert tok.decode(ids) == text
     assert len(ids) < len(text) / 2  # the BPE merges pay off on this text
-    # digits one per token; tags are single tokens; no BOS is added
+    # numbers below 1000 and the tags are single tokens, longer numbers split; no BOS
     pieces = tok.convert_ids_to_tokens(tok("<think>125</think>")["input_ids"])
-    assert pieces == ["<think>", "1", "2", "5", "</think>"]
+    assert pieces == ["<think>", "125", "</think>"]
+    assert tok.convert_ids_to_tokens(tok("4760")["input_ids"]) == ["476", "0"]
     assert tok.eos_token == models.EOS and tok.pad_token == models.PAD
     # any text encodes (byte level): no unknown token
     odd = "\u00e9\u2211 \x00 \U0001f600"

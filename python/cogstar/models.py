@@ -15,8 +15,8 @@ the loaded tokenizer against the raw ``tokenizer.json`` on probe strings and, if
 wraps the file as it is.
 
 The **embedded tiny default** is a small Qwen2-style decoder with a byte-level BPE tokenizer
-trained here (no network) on generated Countdown prompts, traces and arithmetic, digits split
-one per token. It is the "base model" of every offline experiment; its starting point is a
+trained here (no network) on generated Countdown prompts, traces and arithmetic, every
+number below 1,000 a single token. It is the "base model" of every offline experiment; its starting point is a
 short pretraining produced by ``cogstar pretrain-tiny`` (see :mod:`cogstar.tiny`).
 """
 
@@ -67,11 +67,14 @@ def _torch_dtype(dtype: str) -> Any:
     return getattr(torch, dtype)
 
 
-def train_tiny_tokenizer(texts: list[str], vocab_size: int = 512) -> PreTrainedTokenizerBase:
+def train_tiny_tokenizer(
+    texts: list[str], vocab_size: int = 512, whole_numbers: int = 1000
+) -> PreTrainedTokenizerBase:
     """A byte-level BPE tokenizer trained on ``texts`` (deterministic for the same texts).
 
-    Digits are split one per token so that every number is spelled the same way wherever
-    it appears; ``<think>``, ``</think>``, ``<answer>`` and ``</answer>`` are single tokens.
+    The integers below ``whole_numbers`` are single tokens (a small model copies a number
+    from the prompt by copying one token); longer digit runs split one digit per token.
+    ``<think>``, ``</think>``, ``<answer>`` and ``</answer>`` are single tokens too.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -95,6 +98,9 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int = 512) -> PreTrainedT
     tok.train_from_iterator(texts, trainer=trainer)
     # The tags are ordinary (not special) single tokens: decoding never drops them.
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in _TAGS])
+    tok.add_tokens(
+        [AddedToken(str(n), special=False, normalized=False) for n in range(whole_numbers)]
+    )
     wrapped = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tok, eos_token=EOS, pad_token=PAD
     )
