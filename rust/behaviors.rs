@@ -31,6 +31,7 @@
 //! Works on `<think>`/`<reasoning>`/untagged text, markdown, numbered lists and
 //! truncated output. Everything is linear in the text length; there is no regex.
 
+use std::collections::HashSet;
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -887,11 +888,11 @@ impl Ctx {
 }
 
 /// Cues of one sentence `view` (token offset `base`), in order.
-fn sentence_cues(view: &View, base: u32, ctx: &Ctx, goals: &[f64], out: &mut Vec<CueAt>) {
+fn sentence_cues(view: &View, base: u32, ctx: &Ctx, goals: &HashSet<i64>, out: &mut Vec<CueAt>) {
     let n = view.toks.len();
     let span =
         |i: usize, j: usize| -> (u32, u32) { (view.toks[i].start, view.toks[j.min(n - 1)].end) };
-    let is_needed = |v: f64| ctx.is_target(v) || has(goals, v);
+    let is_needed = |v: f64| ctx.is_target(v) || goals.contains(&key(v));
     let purpose_before = |i: usize| -> bool { (1..=2).any(|d| i >= d && view.is(i - d, PURPOSE)) };
     let mut i = 0;
     while i < n {
@@ -1368,13 +1369,29 @@ struct State {
     checking: bool,
     material: bool,
     last: Option<f64>,
-    seen: Vec<Step>,
+    /// Every step written so far, by value (commutative operands in one order).
+    seen: HashSet<(i64, u8, i64)>,
     /// Named subgoals of the current line not reached yet.
-    goals: Vec<f64>,
+    goals: HashSet<i64>,
     /// Values derived backwards in the current line (they end with it).
-    chain: Vec<f64>,
-    subgoals: Vec<f64>,
-    backward: Vec<f64>,
+    chain: HashSet<i64>,
+    subgoals: HashSet<i64>,
+    backward: HashSet<i64>,
+}
+
+/// A value as a set key: rounded to 1e-6, so sets stay O(1) per lookup on texts with
+/// hundreds of thousands of steps (a linear scan per step would be quadratic).
+fn key(v: f64) -> i64 {
+    (v * 1e6).round() as i64
+}
+
+fn step_key(s: &Step) -> (i64, u8, i64) {
+    let (a, b) = (key(s.a), key(s.b));
+    if matches!(s.op, b'+' | b'*') && b < a {
+        (b, s.op, a)
+    } else {
+        (a, s.op, b)
+    }
 }
 
 fn has(xs: &[f64], v: f64) -> bool {
@@ -1392,11 +1409,7 @@ impl State {
     }
 
     fn seen_step(&self, s: &Step) -> bool {
-        self.seen.iter().any(|t| {
-            t.op == s.op
-                && ((close(t.a, s.a) && close(t.b, s.b))
-                    || (matches!(s.op, b'+' | b'*') && close(t.a, s.b) && close(t.b, s.a)))
-        })
+        self.seen.contains(&step_key(s))
     }
 
     /// A line of work ends; what it was after (its subgoals, its backward chain) ends with it.
@@ -1414,7 +1427,7 @@ impl State {
             return false;
         }
         let target = |v: f64| ctx.is_target(v) && !ctx.target_given;
-        let needed = |v: f64| has(&self.goals, v) || has(&self.chain, v);
+        let needed = |v: f64| self.goals.contains(&key(v)) || self.chain.contains(&key(v));
         let from_target = s.a_leaf && target(s.a) && matches!(s.op, b'-' | b'/');
         let gap_to_target = s.op == b'-' && s.a_leaf && s.b_leaf && target(s.b);
         let from_needed = s.a_leaf && needed(s.a) && s.op != b'*';
@@ -1425,21 +1438,15 @@ impl State {
         let recompute = c.steps.iter().all(|s| self.seen_step(s));
         // Backward chaining and reached subgoals, step by step.
         for s in &c.steps {
-            if let Some(k) = self.goals.iter().position(|&x| close(x, s.r)) {
-                self.goals.swap_remove(k); // a forward step reaching a subgoal
-                continue;
-            }
-            if let Some(k) = self.chain.iter().position(|&x| close(x, s.r)) {
-                self.chain.swap_remove(k);
-                continue;
+            if self.goals.remove(&key(s.r)) || self.chain.remove(&key(s.r)) {
+                continue; // a forward step reaching a needed value
             }
             if self.is_backward(s, ctx) {
-                if !has(&self.backward, s.r) {
-                    self.backward.push(s.r);
+                if self.backward.insert(key(s.r)) {
                     self.count(Behavior::Backward, c.start, c.end);
                 }
                 if !has(&ctx.given, s.r) {
-                    self.chain.push(s.r);
+                    self.chain.insert(key(s.r));
                 }
             }
         }
@@ -1473,7 +1480,7 @@ impl State {
             self.closed = false;
             self.claim.clear();
         }
-        self.seen.extend(c.steps.iter().copied());
+        self.seen.extend(c.steps.iter().map(step_key));
         self.last = Some(c.result);
         self.material = true;
         if ctx.is_target(c.result) || c.answer {
@@ -1508,17 +1515,13 @@ impl State {
                 if !value.is_finite() || ctx.is_target(value) {
                     return;
                 }
-                if !has(&self.subgoals, value) {
-                    self.subgoals.push(value);
+                if self.subgoals.insert(key(value)) {
                     self.count(Behavior::Subgoal, c.start, c.end);
                 }
-                if backward && !has(&self.backward, value) {
-                    self.backward.push(value);
+                if backward && self.backward.insert(key(value)) {
                     self.count(Behavior::Backward, c.start, c.end);
                 }
-                if !has(&self.goals, value) {
-                    self.goals.push(value);
-                }
+                self.goals.insert(key(value));
             }
         }
     }
