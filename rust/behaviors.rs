@@ -888,7 +888,7 @@ impl Ctx {
 }
 
 /// Cues of one sentence `view` (token offset `base`), in order.
-fn sentence_cues(view: &View, base: u32, ctx: &Ctx, goals: &HashSet<i64>, out: &mut Vec<CueAt>) {
+fn sentence_cues(view: &View, base: u32, ctx: &Ctx, goals: &KeySet<i64>, out: &mut Vec<CueAt>) {
     let n = view.toks.len();
     let span =
         |i: usize, j: usize| -> (u32, u32) { (view.toks[i].start, view.toks[j.min(n - 1)].end) };
@@ -1370,14 +1370,45 @@ struct State {
     material: bool,
     last: Option<f64>,
     /// Every step written so far, by value (commutative operands in one order).
-    seen: HashSet<(i64, u8, i64)>,
+    seen: KeySet<(i64, u8, i64)>,
     /// Named subgoals of the current line not reached yet.
-    goals: HashSet<i64>,
+    goals: KeySet<i64>,
     /// Values derived backwards in the current line (they end with it).
-    chain: HashSet<i64>,
-    subgoals: HashSet<i64>,
-    backward: HashSet<i64>,
+    chain: KeySet<i64>,
+    subgoals: KeySet<i64>,
+    backward: KeySet<i64>,
 }
+
+/// Small integer keys need no DoS-resistant hashing: a multiply-rotate hash (Fx-style) keeps
+/// the sets as cheap as the scans they replace on ordinary 1 KB traces.
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_i64(&mut self, n: i64) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+}
+
+type KeySet<T> = HashSet<T, std::hash::BuildHasherDefault<KeyHasher>>;
 
 /// A value as a set key: rounded to 1e-6, so sets stay O(1) per lookup on texts with
 /// hundreds of thousands of steps (a linear scan per step would be quadratic).
