@@ -75,7 +75,7 @@ def evaluate(
     import torch
 
     from cogstar.models import load_policy
-    from cogstar.ppo.rollout import HFRollout, decode_responses
+    from cogstar.ppo.rollout import HFRollout, decode_responses, encode_prompts
 
     settings = settings or EvalSettings()
     for k in settings.k:
@@ -106,8 +106,7 @@ def evaluate(
     for s in range(0, len(items), settings.batch_size):
         chunk = items[s : s + settings.batch_size]
         texts = [rl_prompt(p.numbers, p.target) for _, p in chunk]
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        batch = engine.generate(enc["input_ids"].to(dev), enc["attention_mask"].to(dev))
+        batch = engine.generate(*encode_prompts(tokenizer, texts, dev))
         n_tokens += [int(m.sum().item()) for m in batch.response_mask]
         completions += decode_responses(tokenizer, batch)
     prompts = [rl_prompt(p.numbers, p.target) for _, p in items]

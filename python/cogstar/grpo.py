@@ -11,7 +11,6 @@ compared on equal terms; GRPO's group-normalised advantages replace the critic.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +70,7 @@ def run_grpo(
     from trl.trainer.grpo_trainer import GRPOTrainer
 
     from cogstar.models import load_policy
+    from cogstar.sft import train_to_final
 
     settings = settings or GRPOSettings()
     out = Path(out)
@@ -119,14 +119,4 @@ def run_grpo(
         train_dataset=data,
         processing_class=tok,
     )
-    checkpoints = sorted((out / "trainer").glob("checkpoint-*"), key=lambda p: int(p.name[11:]))
-    trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
-    if trainer.accelerator.is_main_process:
-        tmp = out / f"final.tmp{os.getpid()}"
-        trainer.save_model(str(tmp))
-        tok.save_pretrained(str(tmp))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    trainer.accelerator.wait_for_everyone()
-    return final
+    return train_to_final(trainer, tok, out)

@@ -38,6 +38,7 @@ __all__ = [
     "load_tokenizer",
     "tiny_config",
     "tiny_tokenizer",
+    "torch_dtype",
     "train_tiny_tokenizer",
 ]
 
@@ -59,7 +60,8 @@ TINY_SIZES: dict[str, tuple[int, int, int, int, int]] = {
 }
 
 
-def _torch_dtype(dtype: str) -> Any:
+def torch_dtype(dtype: str) -> Any:
+    """The ``torch.dtype`` named by ``dtype`` (one of :data:`DTYPES`)."""
     import torch
 
     if dtype not in DTYPES:
@@ -202,7 +204,7 @@ def load_policy(
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
     model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
-        str(source), dtype=_torch_dtype(dtype)
+        str(source), dtype=torch_dtype(dtype)
     )
     if device is not None:
         model.to(device)  # type: ignore[arg-type]  # in place for modules

@@ -24,7 +24,7 @@ from typing import Any
 
 from cogstar.priming import PrimingRecord
 
-__all__ = ["SFTSettings", "run_sft"]
+__all__ = ["SFTSettings", "run_sft", "train_to_final"]
 
 
 @dataclass(frozen=True)
@@ -136,13 +136,20 @@ def run_sft(
         processing_class=tok,
         callbacks=[_Log()],
     )
+    return train_to_final(trainer, tok, out)
+
+
+def train_to_final(trainer: Any, tokenizer: Any, out: Path) -> Path:
+    """Train a transformers/TRL ``trainer`` (resuming from the newest ``out/trainer/checkpoint-*``)
+    and write model + tokenizer to ``out/final`` atomically (a temp folder renamed into place)."""
+    final = out / "final"
     checkpoints = sorted((out / "trainer").glob("checkpoint-*"), key=lambda p: int(p.name[11:]))
     trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
     if trainer.accelerator.is_main_process:
         tmp = out / f"final.tmp{os.getpid()}"
         trainer.save_model(str(tmp))
-        tok.padding_side = "left"
-        tok.save_pretrained(str(tmp))
+        tokenizer.padding_side = "left"  # generation pads on the left
+        tokenizer.save_pretrained(str(tmp))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

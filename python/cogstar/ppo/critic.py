@@ -49,9 +49,9 @@ def load_critic(source: str | Path, *, dtype: str) -> Critic:
     """A critic from a policy checkpoint (fresh head) or a saved critic (its head too)."""
     from transformers import AutoModel
 
-    from cogstar.models import _torch_dtype
+    from cogstar.models import torch_dtype
 
-    backbone = AutoModel.from_pretrained(str(source), dtype=_torch_dtype(dtype))
+    backbone = AutoModel.from_pretrained(str(source), dtype=torch_dtype(dtype))
     critic = Critic(backbone)
     head = Path(source) / "value_head.pt"
     if head.exists():

@@ -22,6 +22,7 @@ __all__ = [
     "HFRollout",
     "RolloutEngine",
     "decode_responses",
+    "encode_prompts",
     "response_mask",
     "token_logprobs",
 ]
@@ -114,6 +115,19 @@ class HFRollout:
         mask = response_mask(response, self.tok.eos_token_id, self.tok.pad_token_id)
         response = torch.where(mask > 0, response, torch.full_like(response, self.tok.pad_token_id))
         return Batch(prompt_ids, prompt_mask, response, mask)
+
+
+def encode_prompts(
+    tokenizer: Any, texts: list[str], device: Any, max_tokens: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """Left-padded prompt ids and mask, no special tokens added (no BOS)."""
+    enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    if max_tokens is not None and enc["input_ids"].shape[1] > max_tokens:
+        raise ValueError(
+            f"a prompt has {enc['input_ids'].shape[1]} tokens, over ppo.max_prompt_tokens "
+            f"({max_tokens}); raise the limit"
+        )
+    return enc["input_ids"].to(device), enc["attention_mask"].to(device)
 
 
 def decode_responses(tokenizer: Any, batch: Batch) -> list[str]:

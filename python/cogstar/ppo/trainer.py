@@ -36,7 +36,6 @@ import torch
 
 import cogstar
 from cogstar.ppo.core import (
-    entropy_from_logits,
     explained_variance,
     gae,
     masked_mean,
@@ -46,7 +45,13 @@ from cogstar.ppo.core import (
     value_loss,
 )
 from cogstar.ppo.critic import Critic, load_critic
-from cogstar.ppo.rollout import Batch, HFRollout, decode_responses, token_logprobs
+from cogstar.ppo.rollout import (
+    Batch,
+    HFRollout,
+    decode_responses,
+    encode_prompts,
+    token_logprobs,
+)
 from cogstar.tasks import rl_prompt
 
 __all__ = ["PPOSettings", "latest_checkpoint", "run_ppo"]
@@ -120,16 +125,6 @@ def _order(n: int, seed: int, epoch: int) -> list[int]:
     return idx
 
 
-def _encode_prompts(tok: Any, texts: list[str], max_tokens: int, device: Any) -> tuple[Any, Any]:
-    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-    if enc["input_ids"].shape[1] > max_tokens:
-        raise ValueError(
-            f"a prompt has {enc['input_ids'].shape[1]} tokens, over ppo.max_prompt_tokens "
-            f"({max_tokens}); raise the limit"
-        )
-    return enc["input_ids"].to(device), enc["attention_mask"].to(device)
-
-
 def _slice(batch: Batch, idx: Any) -> Batch:
     return Batch(
         batch.prompt_ids[idx],
@@ -157,7 +152,7 @@ def run_ppo(
     from accelerate import Accelerator  # type: ignore[import-untyped]
     from transformers import AutoModelForCausalLM
 
-    from cogstar.models import _torch_dtype, load_tokenizer
+    from cogstar.models import load_tokenizer, torch_dtype
 
     settings = settings or PPOSettings()
     settings.check()
@@ -170,9 +165,9 @@ def run_ppo(
     source = resume / "actor" if resume else Path(model)
     tok = load_tokenizer(source)
     tok.padding_side = "left"
-    actor = AutoModelForCausalLM.from_pretrained(str(source), dtype=_torch_dtype(dtype))
+    actor = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch_dtype(dtype))
     critic: Critic = load_critic(resume / "critic" if resume else model, dtype=dtype)
-    reference = AutoModelForCausalLM.from_pretrained(str(model), dtype=_torch_dtype(dtype))
+    reference = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch_dtype(dtype))
     reference.requires_grad_(False)
     reference.train(False)
     actor_opt = torch.optim.AdamW(actor.parameters(), lr=settings.actor_lr, weight_decay=0.0)
@@ -211,9 +206,7 @@ def run_ppo(
         chosen = [puzzles[order[(start + k) % n]] for k in range(per)]
         chosen = [p for p in chosen for _ in range(settings.samples_per_prompt)]
         texts = [rl_prompt(p.numbers, p.target) for p in chosen]
-        prompt_ids, prompt_mask = _encode_prompts(
-            tok, texts, settings.max_prompt_tokens, acc.device
-        )
+        prompt_ids, prompt_mask = encode_prompts(tok, texts, acc.device, settings.max_prompt_tokens)
         # 1. rollout
         engine.sync_weights(acc.unwrap_model(actor))
         parts = [
@@ -316,11 +309,7 @@ def run_ppo(
             "accuracy": sum(s.value == 1.0 for s in scored) / len(scored),
             "outcomes": dict(sorted(outcome_counts.items())),
             "kl": masked_mean(kl, mask).item(),
-            "entropy": sum(stats["entropy"]) / max(1, len(stats["entropy"])),
-            "pg_loss": sum(stats["pg_loss"]) / max(1, len(stats["pg_loss"])),
-            "clipfrac": sum(stats["clipfrac"]) / max(1, len(stats["clipfrac"])),
-            "vf_loss": sum(stats["vf_loss"]) / max(1, len(stats["vf_loss"])),
-            "vf_clipfrac": sum(stats["vf_clipfrac"]) / max(1, len(stats["vf_clipfrac"])),
+            **{name: sum(xs) / max(1, len(xs)) for name, xs in stats.items()},
             "explained_variance": explained_variance(old_values, returns, mask).item(),
             "response_tokens": n_tokens / rows,
             "response_chars": sum(len(r) for r in responses) / rows,
@@ -380,6 +369,3 @@ def _save(
         os.replace(tmp, final)
     acc.wait_for_everyone()
     return final
-
-
-_ = entropy_from_logits  # re-exported for users composing their own loop
