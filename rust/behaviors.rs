@@ -539,29 +539,26 @@ impl ExprParser<'_> {
 
     /// Value and whether it is a single written number.
     fn expr(&mut self) -> Option<(f64, bool)> {
-        let (mut v, mut leaf) = self.term()?;
-        while let Some(Kind::Op(op @ (b'+' | b'-'))) = self.peek() {
-            self.pos += 1;
-            let (w, wl) = self.term()?;
-            let r = apply(v, op, w);
-            self.steps.push(Step {
-                a: v,
-                op,
-                b: w,
-                r,
-                a_leaf: leaf,
-                b_leaf: wl,
-            });
-            (v, leaf) = (r, false);
-        }
-        Some((v, leaf))
+        self.level(b"+-", Self::term)
     }
 
     fn term(&mut self) -> Option<(f64, bool)> {
-        let (mut v, mut leaf) = self.unary()?;
-        while let Some(Kind::Op(op @ (b'*' | b'/'))) = self.peek() {
+        self.level(b"*/", Self::unary)
+    }
+
+    /// One precedence level: `next (op next)*`, left-associative, recording each step.
+    fn level(
+        &mut self,
+        ops: &[u8],
+        next: fn(&mut Self) -> Option<(f64, bool)>,
+    ) -> Option<(f64, bool)> {
+        let (mut v, mut leaf) = next(self)?;
+        while let Some(Kind::Op(op)) = self.peek() {
+            if !ops.contains(&op) {
+                break;
+            }
             self.pos += 1;
-            let (w, wl) = self.unary()?;
+            let (w, wl) = next(self)?;
             let r = apply(v, op, w);
             self.steps.push(Step {
                 a: v,
