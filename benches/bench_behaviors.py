@@ -5,6 +5,7 @@ What is measured (every row names exactly that):
   distribution (budget 1,150 characters: about 1 KB each; the mean is in extra_info), with as
   many threads as rayon gets (RAYON_NUM_THREADS=1 for the per-core number);
 - `count_behaviors` called once per trace in a Python loop over 2,000 of them (one thread);
+- `count_behaviors_rules` on one 10 MB text of 400,000 written steps (linear time);
 - `synthesize_traces` writing 20,000 all_strategies traces (budget 1,000) and 20,000
   negative_control traces, threads as above.
 There is no pure-Python counter or synthesizer to compare with; the LLM judge the paper
@@ -76,3 +77,11 @@ def test_synthesize_20000(
     out = benchmark(cogstar.synthesize_traces, puzzles, condition, seed=9, budget=budget)
     assert len(out) == N
     _per_item(benchmark, N, mean_chars=round(sum(len(t.text) for t in out) / N))
+
+
+def test_count_one_10mb_text(benchmark) -> None:
+    """One 10 MB text of 400,000 written steps: the counter's time must stay linear."""
+    text = "".join(f"{i} + {i + 1} = {2 * i + 1}. " for i in range(400_000))
+    out = benchmark.pedantic(count_behaviors_rules, args=(text, None, 24), rounds=3)
+    assert out.verification == 0
+    benchmark.extra_info["bytes"] = len(text)
