@@ -10,6 +10,7 @@
         --source llm --model gpt-4o-mini
     cogstar classify data/ob.parquet --per-item      # behavior counts (rule-based counter)
     cogstar classify rollouts.jsonl --judge llm --model gpt-4o-mini --json
+    cogstar report runs/priming_sweep --paper llama   # tables, figures, summary.json
 
 Nothing here imports torch, so every command starts instantly.
 """
@@ -42,6 +43,7 @@ from cogstar.priming import (
     write_card,
     write_records,
 )
+from cogstar.report import build_report
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -440,6 +442,12 @@ def _classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    paper = None if args.paper == "none" else args.paper
+    build_report(args.run_dir, console, paper=paper, figures=not args.no_figures)
+    return 0
+
+
 def _llm_options(parser: argparse.ArgumentParser, cache_dir: str) -> None:
     group = parser.add_argument_group("LLM backend")
     group.add_argument("--provider", choices=["openai", "anthropic"], default="openai")
@@ -553,6 +561,24 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--json", action="store_true", help="machine-readable output")
     _llm_options(classify, "runs/cache/judge")
     classify.set_defaults(run=_classify)
+
+    report = sub.add_parser(
+        "report",
+        help="tables, ranking, figures and summary.json of a run directory (partial runs too)",
+        description="Print a table per cell (accuracy, response length and the four behaviors "
+        "at each checkpoint) and a ranking by final accuracy, and write RUN_DIR/report/ "
+        "(report.md, accuracy.png, behaviors.png, length.png, summary.json).",
+    )
+    report.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
+    report.add_argument(
+        "--paper",
+        choices=["auto", "qwen", "llama", "none"],
+        default="auto",
+        help="compare with the paper's published curves for this model (auto: from the "
+        "spec's [report].paper, else its [model].source)",
+    )
+    report.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    report.set_defaults(run=_report)
     return parser
 
 
