@@ -62,6 +62,11 @@ def test_tiny_config_and_save_load_round_trip(tok, tmp_path: Path) -> None:  # t
 def test_missing_folders_name_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no such model folder; rerun the stage"):
         models.load_policy(tmp_path / "sft" / "final", dtype="float32")
+    # hub ids with dots are not mistaken for missing folders
+    assert models._looks_like_hub_id("Qwen/Qwen2.5-3B")
+    assert models._looks_like_hub_id("meta-llama/Llama-3.2-3B")
+    assert not models._looks_like_hub_id("runs/x/sft/final")
+    assert not models._looks_like_hub_id("./final")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"no tokenizer\.json"):
         models.load_tokenizer(tmp_path / "empty")

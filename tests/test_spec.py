@@ -536,7 +536,6 @@ TINY = (
     "[ppo]\nsteps = 20\nprompts_per_step = 16\nactor_minibatch_prompts = 16\n"
     "critic_minibatch_prompts = 16\nmax_response_tokens = 96\n"
     "[eval]\nmax_new_tokens = 96\n[data]\ntrain = 512\ntest = 64\n"
-    "[model]\npretrain_steps = 100\n"
     '[sweep]\ncondition = ["unprimed", "all_strategies"]\n'
 )
 
@@ -544,9 +543,10 @@ TINY = (
 def test_plan_stages_and_costs_for_the_tiny_model(tmp_path: Path) -> None:
     result = plan(load_spec(write(tmp_path, TINY), env={}))
     by = {(s.cell, s.name): s for s in result.stages}
-    assert by[(None, "base model")].seconds == pytest.approx(
-        100 * TINY_CPU_RATES.pretrain_s_per_step
-    )
+    assert by[(None, "base model")].seconds == 0.0  # the shipped model
+    small = plan(load_spec(write(tmp_path, TINY), ["model.tiny_size=small"], env={}))
+    base = next(s for s in small.stages if s.name == "base model")
+    assert base.seconds == pytest.approx(3000 * TINY_CPU_RATES.pretrain_s_per_step)
     assert by[("unprimed", "priming")].skipped == "unprimed"
     assert by[("unprimed", "sft")].skipped == "unprimed"
     ppo = by[("all_strategies", "ppo")]

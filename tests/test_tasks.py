@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 import cogstar
-from cogstar.tasks import ASSISTANT_PREFIX, chat_messages, priming_prompt, rl_prompt, user_text
+from cogstar.tasks import (
+    ASSISTANT_PREFIX,
+    chat_messages,
+    is_heldout,
+    priming_prompt,
+    rl_prompt,
+    user_text,
+)
 
 
 def test_rl_prompt_structure() -> None:
@@ -18,8 +25,19 @@ def test_rl_prompt_structure() -> None:
 
 
 def test_priming_prompt_is_the_rl_prompt_before_think() -> None:
-    assert rl_prompt([3, 5], 8) == priming_prompt([3, 5], 8) + "\n<think>"
-    assert priming_prompt([3, 5], 8).endswith(ASSISTANT_PREFIX)
+    # the primed model sees at RL time exactly the text it was trained on
+    assert rl_prompt([3, 5], 8) == priming_prompt([3, 5], 8) + "<think>"
+    assert priming_prompt([3, 5], 8).endswith(ASSISTANT_PREFIX + "\n")
+
+
+def test_heldout_share_is_stable_and_about_one_in_eight() -> None:
+    puzzles = cogstar.generate_puzzles(4000, seed=5, sizes=(3, 4), rules="classic")
+    held = [p for p in puzzles if is_heldout(p.numbers, p.target)]
+    assert 0.09 < len(held) / len(puzzles) < 0.16
+    # the order of the numbers does not matter, and the answer never changes
+    p = held[0]
+    assert is_heldout(list(reversed(p.numbers)), p.target)
+    assert is_heldout([3, 5, 7], 11) == is_heldout([7, 3, 5], 11)
 
 
 def test_a_correct_completion_scores_one_in_both_modes() -> None:

@@ -184,18 +184,24 @@ def load_tokenizer(source: str | Path) -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(str(source))
 
 
+def _looks_like_hub_id(source: str) -> bool:
+    """``name`` or ``org/name`` (hub ids may contain dots, e.g. ``Qwen/Qwen2.5-3B``); a
+    path that starts with ``.``, ``/`` or ``~``, or has more parts, is a local folder."""
+    return not source.startswith((".", "/", "~")) and source.count("/") <= 1
+
+
 def load_policy(
     source: str | Path, *, dtype: str, device: str | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A causal LM and its tokenizer from a hub id or a local folder, in ``dtype``.
 
-    A missing local folder raises ``FileNotFoundError`` naming it (a hub id is any string
-    that is not an existing path).
+    A missing local folder raises ``FileNotFoundError`` naming it; a hub id (``org/name``,
+    see :func:`_looks_like_hub_id`) goes to the hub.
     """
     from transformers import AutoModelForCausalLM
 
-    path = Path(source)
-    if (str(source).startswith((".", "/")) or path.suffix) and not path.exists():
+    path = Path(source).expanduser()
+    if not path.exists() and not _looks_like_hub_id(str(source)):
         raise FileNotFoundError(
             f"{path}: no such model folder; rerun the stage that writes it, or give a hub id"
         )

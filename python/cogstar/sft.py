@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,11 +69,14 @@ def run_sft(
     *,
     eval_records: Sequence[PrimingRecord] | None = None,
     log: list[dict[str, float]] | None = None,
+    on_log: Callable[[dict[str, float]], None] | None = None,
+    quiet: bool = False,
 ) -> Path:
     """Prime ``model`` (hub id or folder) on ``records``; returns ``out/final``.
 
     A finished run (``out/final`` exists) is not redone. ``log`` receives the trainer's log
-    entries (loss, learning rate, …) if given.
+    entries (loss, learning rate, …) if given, and ``on_log`` is called with each entry (with
+    its ``step``) as it comes; ``quiet`` turns off the trainer's own progress bar.
     """
     import torch
     from transformers import TrainerCallback
@@ -120,13 +123,19 @@ def run_sft(
         use_cpu=not on_gpu,
         eval_strategy="epoch" if eval_records else "no",
         dataloader_num_workers=0,
-        disable_tqdm=False,
+        disable_tqdm=quiet,
     )
 
     class _Log(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-            if log is not None and logs:
-                log.append({k: float(v) for k, v in logs.items() if isinstance(v, int | float)})
+            if not logs:
+                return
+            entry = {k: float(v) for k, v in logs.items() if isinstance(v, int | float)}
+            entry["step"] = float(state.global_step)
+            if log is not None:
+                log.append(entry)
+            if on_log is not None:
+                on_log(entry)
 
     trainer = SFTTrainer(
         model=policy,

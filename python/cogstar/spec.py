@@ -146,7 +146,6 @@ class ModelSpec(_Section):
 
     source: str = "tiny"
     tiny_size: Literal["tiny", "small"] = "tiny"
-    pretrain_steps: int = Field(default=1000, ge=1)  # tiny only
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: bf16 GPU, fp32 CPU
     template: Literal["base", "chat"] = "base"
 
@@ -1093,6 +1092,7 @@ class Rates:
 
 
 TINY_CPU_RATES = Rates()
+TINY_PRETRAIN_STEPS = 3000  # cogstar.tiny.pretrain's default (not imported: it imports torch)
 _TOKEN_CHARS = 3  # characters per token of a reasoning trace, roughly
 _LLM_MAX_TOKENS = 1024  # the priming backend's reply limit (the paper's)
 
@@ -1158,19 +1158,19 @@ def _shared_stages(cells: Sequence[Cell], rates: Rates) -> list[Stage]:
         key = "model" + spec_hash(model)
         if key not in seen:
             seen.add(key)
-            if model.source == "tiny":
-                tokens = model.pretrain_steps * rates.pretrain_tokens_per_step
-                what = (
-                    f"pretrain the tiny model ({model.tiny_size}, {model.pretrain_steps:,} "
-                    "steps; reused if cached)"
-                )
+            if model.source == "tiny" and model.tiny_size == "tiny":
+                what = "the tiny model shipped in the package (pretrained, 1M parameters)"
+                out.append(Stage("base model", None, what, seconds=0.0))
+            elif model.source == "tiny":
+                steps = TINY_PRETRAIN_STEPS
+                what = f"pretrain the tiny model ({model.tiny_size}, {steps:,} steps; cached)"
                 out.append(
                     Stage(
                         "base model",
                         None,
                         what,
-                        tokens=tokens,
-                        seconds=model.pretrain_steps * rates.pretrain_s_per_step,
+                        tokens=steps * rates.pretrain_tokens_per_step,
+                        seconds=steps * rates.pretrain_s_per_step,
                     )
                 )
             else:

@@ -4,9 +4,10 @@ The contract (see the paper's setup): a preamble in which a User asks and the As
 reasons and then answers; a user line with the numbers as a Python list and the target,
 the four operations, each number once, work inside ``<think> </think>`` and the final
 expression inside ``<answer> </answer>`` with an example; then ``Assistant: Let me solve
-this step by step.`` The RL prompt continues with a newline and ``<think>``, which the
-model continues. The priming prompt stops after "step by step." and its completion starts
-with ``<think>``. The wording is cogstar's own.
+this step by step.`` and a newline. The priming (SFT) prompt stops there and its completion
+starts with ``<think>``; the RL prompt adds ``<think>`` itself, which the model continues. So
+a primed model sees at RL time exactly the text it was trained on. The wording is cogstar's
+own.
 
 Base models get no chat template and no BOS token; instruct models get the same user text
 through their chat template (``chat_messages``), with the assistant turn prefilled.
@@ -17,11 +18,14 @@ that marker itself (it says "Assistant" without a colon).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 __all__ = [
     "ASSISTANT_PREFIX",
+    "HELDOUT_EVERY",
     "chat_messages",
+    "is_heldout",
     "priming_prompt",
     "rl_prompt",
     "user_text",
@@ -56,13 +60,13 @@ def user_text(numbers: Sequence[int], target: int) -> str:
 
 
 def priming_prompt(numbers: Sequence[int], target: int) -> str:
-    """The SFT prompt: ends right after "step by step."; the completion starts with ``<think>``."""
-    return f"{PREAMBLE}\nUser: {user_text(numbers, target)}\nAssistant: {ASSISTANT_PREFIX}"
+    """The SFT prompt: ends with "step by step." and a newline; the completion starts ``<think>``."""
+    return f"{PREAMBLE}\nUser: {user_text(numbers, target)}\nAssistant: {ASSISTANT_PREFIX}\n"
 
 
 def rl_prompt(numbers: Sequence[int], target: int) -> str:
     """The RL / evaluation prompt for base models: the model continues after ``<think>``."""
-    return f"{priming_prompt(numbers, target)}\n<think>"
+    return f"{priming_prompt(numbers, target)}<think>"
 
 
 def chat_messages(numbers: Sequence[int], target: int) -> list[dict[str, str]]:
@@ -75,3 +79,20 @@ def chat_messages(numbers: Sequence[int], target: int) -> list[dict[str, str]]:
         {"role": "user", "content": user_text(numbers, target)},
         {"role": "assistant", "content": f"{ASSISTANT_PREFIX}\n<think>"},
     ]
+
+
+# One puzzle in this many is reserved for testing, whoever generates it with whatever seed.
+HELDOUT_EVERY = 8
+
+
+def is_heldout(numbers: Sequence[int], target: int, every: int = HELDOUT_EVERY) -> bool:
+    """Whether a puzzle belongs to the reserved test share of the puzzle space.
+
+    Decided by a hash of the sorted numbers and the target, so it is the same for every
+    seed and every process. Training text (the tiny model's pretraining, priming sets, RL
+    prompts) leaves these puzzles out and test sets draw only from them, so a small puzzle
+    space can be sampled heavily without the test set leaking into training.
+    """
+    key = ",".join(str(n) for n in sorted(_check(numbers, target))) + f"|{int(target)}"
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % every == 0

@@ -196,6 +196,8 @@ def run_ppo(
     n = len(puzzles)
     per = settings.prompts_per_step
     metrics_file = out / "metrics.jsonl"
+    if acc.is_main_process:
+        _trim_metrics(metrics_file, step)
     done_here = 0
     last = resume
     while step < settings.steps and (stop_after is None or done_here < stop_after):
@@ -327,10 +329,10 @@ def run_ppo(
         if trackers:
             flat = {k: v for k, v in record.items() if isinstance(v, int | float)}
             acc.log(flat, step=step)
-        if on_step is not None:
-            on_step(record)
         if step % settings.save_every == 0 or step == settings.steps:
             last = _save(out, step, acc, actor, critic, actor_opt, critic_opt, tok)
+        if on_step is not None:
+            on_step(record)
     if stop_after is not None and last is not None and int(last.name[5:]) != step:
         last = _save(out, step, acc, actor, critic, actor_opt, critic_opt, tok)
     acc.wait_for_everyone()
@@ -338,6 +340,27 @@ def run_ppo(
         acc.end_training()
     assert last is not None or settings.steps == 0
     return last if last is not None else Path(model)
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    """Keep the metrics of steps up to ``step`` (the checkpoint a run resumes from).
+
+    A run killed after logging a step but before checkpointing it redoes that step; its
+    old line (and a torn last line) must not stay behind as a duplicate.
+    """
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and row.get("step", step + 1) <= step:
+            kept.append(line + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _save(
