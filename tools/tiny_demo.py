@@ -20,6 +20,7 @@ from cogstar.evaluate import EvalSettings, evaluate
 from cogstar.ppo.trainer import PPOSettings, run_ppo
 from cogstar.priming import build_priming_set, priming_puzzles
 from cogstar.sft import SFTSettings, run_sft
+from cogstar.tasks import is_heldout
 from cogstar.tiny import default_dir, pretrain
 
 
@@ -29,6 +30,11 @@ def main() -> None:
     ap.add_argument("--base", type=Path, default=None)
     ap.add_argument("--ppo-steps", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--test", type=int, default=128)
+    ap.add_argument("--budget", type=int, default=300)
+    ap.add_argument("--sft-lr", type=float, default=1e-3)
+    ap.add_argument("--sft-epochs", type=float, default=2)
+    ap.add_argument("--actor-lr", type=float, default=5e-5)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out: Path = args.out
@@ -40,8 +46,10 @@ def main() -> None:
         pretrain(base)
     report["pretrain_s"] = round(time.time() - t0, 1)
     # held-out test puzzles, disjoint from the SFT and RL puzzles
-    pool = priming_puzzles(4000, seed=11, sizes=(3,))
-    test, rest = cogstar.split_puzzles(pool, 128, seed=0)[::-1]
+    pool = priming_puzzles(8000, seed=11, sizes=(3,))
+    held = [p for p in pool if is_heldout(p.numbers, p.target)]
+    test = list({(tuple(p.numbers), p.target): p for p in held}.values())[: args.test]
+    rest = [p for p in pool if not is_heldout(p.numbers, p.target)]
     sft_puzzles, rl_puzzles = rest[:1000], rest[1000:]
     ev = EvalSettings(samples=1, temperature=1.0, max_new_tokens=256, batch_size=64)
     t = time.time()
@@ -52,14 +60,14 @@ def main() -> None:
         "s": round(time.time() - t, 1),
     }
     print("base", report["base"], flush=True)
-    records = build_priming_set("all_strategies", sft_puzzles, seed=0, budget=300)
+    records = build_priming_set("all_strategies", sft_puzzles, seed=0, budget=args.budget)
     t = time.time()
     sft = run_sft(
         base,
         records,
         out / "sft",
         SFTSettings(
-            epochs=2, lr=1e-3, global_batch=32, micro_batch=16, max_length=512, save_steps=1000
+            epochs=args.sft_epochs, lr=args.sft_lr, global_batch=32, micro_batch=16, max_length=512, save_steps=1000
         ),
     )
     report["sft_s"] = round(time.time() - t, 1)
@@ -71,7 +79,7 @@ def main() -> None:
         prompts_per_step=16,
         samples_per_prompt=4,
         max_response_tokens=256,
-        actor_lr=5e-5,
+        actor_lr=args.actor_lr,
         critic_lr=5e-4,
         actor_minibatch_prompts=8,
         critic_minibatch_prompts=8,

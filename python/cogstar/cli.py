@@ -10,6 +10,8 @@
         --source llm --model gpt-4o-mini
     cogstar classify data/ob.parquet --per-item      # behavior counts (rule-based counter)
     cogstar classify rollouts.jsonl --judge llm --model gpt-4o-mini --json
+    cogstar run experiments/priming_sweep.toml        # the whole study, resumable
+    cogstar run experiments/priming_sweep.toml --dry-run --set ppo.steps=40
     cogstar report runs/priming_sweep --paper llama   # tables, figures, summary.json
 
 Nothing here imports torch, so every command starts instantly.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -442,6 +445,59 @@ def _classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_libraries() -> None:
+    """Keep transformers/datasets/TRL chatter out of the live display."""
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore", module="transformers|trl|accelerate|datasets|torch")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cogstar.experiment import run_experiment
+    from cogstar.progress import Reporter
+    from cogstar.spec import load_spec, plan, render_plan
+
+    if args.dry_run:
+        spec = load_spec(args.spec, args.set)
+        render_plan(plan(spec), console)
+        return 0
+    mode = "json" if args.json_log else "quiet" if args.quiet else "rich"
+    _quiet_libraries()
+    try:
+        run_dir = run_experiment(
+            args.spec,
+            overrides=args.set,
+            cells=args.cell,
+            force=args.force,
+            report=Reporter(mode, console),
+            make_report=not args.no_report,
+        )
+    except KeyboardInterrupt:
+        err_console.print(
+            "[yellow]stopped.[/] Finished stages and checkpoints are kept; run the same "
+            "command again to continue from where it stopped."
+        )
+        return 130
+    if mode != "json":
+        console.print(f"run directory: {run_dir}")
+    return 0
+
+
+def _tiny_pretrain(args: argparse.Namespace) -> int:
+    from cogstar.tiny import pretrain
+
+    out = pretrain(args.out, steps=args.steps, size=args.size, seed=args.seed)
+    console.print(f"wrote {out}")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     paper = None if args.paper == "none" else args.paper
     build_report(args.run_dir, console, paper=paper, figures=not args.no_figures)
@@ -561,6 +617,53 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--json", action="store_true", help="machine-readable output")
     _llm_options(classify, "runs/cache/judge")
     classify.set_defaults(run=_classify)
+
+    run = sub.add_parser(
+        "run",
+        help="run (or resume) a study from a spec",
+        description="Run every stage of SPEC for every cell of its sweep: data, priming, SFT, "
+        "RL, evaluation and behavior counts at each checkpoint, then the report. Rerunning the "
+        "same command resumes: finished stages are kept, an interrupted one continues from its "
+        "last checkpoint.",
+    )
+    run.add_argument("spec", metavar="SPEC", help="the experiment spec (TOML)")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec value, e.g. --set ppo.steps=20 (repeatable; TOML values)",
+    )
+    run.add_argument(
+        "--cell",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this cell of the sweep (repeatable; see --dry-run for the names)",
+    )
+    run.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run although the run directory holds another spec (stages whose inputs "
+        "changed are redone; their old outputs are moved aside)",
+    )
+    run.add_argument("--quiet", action="store_true", help="no live display")
+    run.add_argument("--json-log", action="store_true", help="one JSON event per line on stdout")
+    run.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    run.set_defaults(run=_run)
+
+    tiny = sub.add_parser(
+        "tiny-pretrain",
+        help="pretrain the embedded tiny base model",
+        description="Pretrain the tiny base model on generated Countdown derivations (no "
+        "behaviors) and save it to OUT. The shipped model was made with the defaults.",
+    )
+    tiny.add_argument("out", metavar="OUT", help="output folder")
+    tiny.add_argument("--steps", type=int, default=3000)
+    tiny.add_argument("--size", choices=("tiny", "small"), default="tiny")
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.set_defaults(run=_tiny_pretrain)
 
     report = sub.add_parser(
         "report",

@@ -145,6 +145,10 @@ def run_sft(
         processing_class=tok,
         callbacks=[_Log()],
     )
+    if quiet:  # without tqdm the trainer prints every log entry instead
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     return train_to_final(trainer, tok, out)
 
 

@@ -16,19 +16,26 @@ from pathlib import Path
 
 import cogstar
 from cogstar.priming import CONDITIONS, priming_puzzles
-from cogstar.tasks import priming_prompt, rl_prompt
+from cogstar.tasks import is_heldout, priming_prompt, rl_prompt
 
 __all__ = [
     "TINY_VERSION",
     "arithmetic_lines",
+    "base_dir",
     "default_dir",
+    "pack",
+    "packaged_dir",
     "pretrain",
     "pretraining_corpus",
+    "pretraining_puzzles",
     "tokenizer_corpus",
 ]
 
 # Bump when the corpus, tokenizer or recipe changes, so a stale cache is not reused.
-TINY_VERSION = 3
+TINY_VERSION = 4
+
+# Puzzle sizes of the tiny model's task (see ``pretraining_puzzles``).
+TINY_SIZES_TASK: tuple[int, ...] = (3,)
 
 
 def arithmetic_lines(count: int, seed: int) -> list[str]:
@@ -57,40 +64,96 @@ def tokenizer_corpus(count: int = 600, seed: int = 0) -> list[str]:
     return texts
 
 
-def pretraining_corpus(count: int, seed: int = 0) -> list[str]:
-    """``count`` documents: 3/4 Countdown prompt + direct derivation, 1/4 arithmetic facts.
+def pretraining_puzzles(count: int, seed: int = 0) -> list[cogstar.Puzzle]:
+    """Puzzles of the tiny model's task, with the reserved test share left out.
 
-    Derivations are correct for half of the puzzles and end on a wrong answer for the other
-    half, so the base model knows the format but is not yet a good solver.
+    The task is the priming distribution with three numbers (targets 10 to 25, numbers
+    below the target, classic rules): a small space (a few thousand puzzles) that a model
+    of a million parameters can learn to work in.
+    """
+    pool = priming_puzzles(count + count // 4 + 64, seed=seed, sizes=TINY_SIZES_TASK)
+    return [p for p in pool if not is_heldout(p.numbers, p.target)][:count]
+
+
+def pretraining_corpus(count: int, seed: int = 0) -> list[str]:
+    """``count`` documents: a Countdown prompt followed by a direct derivation.
+
+    Each derivation is the ``negative_control`` style (``Step k: a op b = c`` lines, then
+    the answer), correct for about half of the puzzles and ending on a wrong answer for the
+    rest. So the base model learns the format, to take the numbers from the prompt and to
+    do the arithmetic, without any of the four behaviors, and is not yet a good solver.
     """
     rng = random.Random(seed)
-    n_puzzles = count * 3 // 4
-    puzzles = cogstar.generate_puzzles(
-        n_puzzles, seed=seed, sizes=(3, 4), rules="classic", value_range=(1, 100)
-    )
+    puzzles = pretraining_puzzles(count, seed=seed)
     right = cogstar.synthesize_traces(puzzles, "negative_control", seed=seed)
     wrong = cogstar.synthesize_traces(puzzles, "negative_control", seed=seed, wrong_answer=True)
-    docs = []
-    for p, r, w in zip(puzzles, right, wrong, strict=True):
-        trace = r if rng.random() < 0.5 else w
-        docs.append(priming_prompt(p.numbers, p.target) + trace.text)
-    docs += ["\n".join(arithmetic_lines(24, seed * 7919 + i)) for i in range(count - n_puzzles)]
-    rng.shuffle(docs)
-    return docs
+    return [
+        priming_prompt(p.numbers, p.target) + (r if rng.random() < 0.5 else w).text
+        for p, r, w in zip(puzzles, right, wrong, strict=True)
+    ]
 
 
-def default_dir() -> Path:
-    """Where the pretrained tiny model is cached (``$COGSTAR_CACHE`` or ``~/.cache/cogstar``)."""
+def default_dir(size: str = "tiny") -> Path:
+    """Where a locally pretrained tiny model is cached (``$COGSTAR_CACHE`` or ``~/.cache/cogstar``)."""
     root = os.environ.get("COGSTAR_CACHE") or str(Path.home() / ".cache" / "cogstar")
-    return Path(root) / f"tiny-base-v{TINY_VERSION}"
+    suffix = "" if size == "tiny" else f"-{size}"
+    return Path(root) / f"tiny-base-v{TINY_VERSION}{suffix}"
+
+
+def packaged_dir() -> Path:
+    """The pretrained tiny model shipped inside the package (about 2 MB, fp16 weights)."""
+    return Path(__file__).parent / "data" / "tiny"
+
+
+def pack(source: str | Path, out: str | Path | None = None) -> Path:
+    """Write a pretrained tiny model in the shipped form: fp16 weights, tokenizer, recipe.
+
+    ``out`` defaults to :func:`packaged_dir`. fp16 halves the size (about 2 MB); loading
+    casts back to the dtype asked for.
+    """
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from cogstar.models import load_tokenizer
+
+    source, out = Path(source), Path(out) if out is not None else packaged_dir()
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float16)
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    load_tokenizer(source).save_pretrained(tmp)
+    for extra in ("cogstar_pretrain.json",):
+        if (source / extra).exists():
+            shutil.copy(source / extra, tmp / extra)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+def base_dir(size: str = "tiny", *, progress: bool = True) -> Path:
+    """The tiny base model: the shipped one, else the cached one, else pretrained now.
+
+    The shipped model is the ``tiny`` size made by ``cogstar tiny-pretrain`` with the
+    defaults of :func:`pretrain` (its ``cogstar_pretrain.json`` records the recipe); the
+    ``small`` size is pretrained on first use and cached.
+    """
+    shipped = packaged_dir()
+    if size == "tiny" and (shipped / "model.safetensors").exists():
+        return shipped
+    cached = default_dir(size)
+    if not (cached / "config.json").exists():
+        pretrain(cached, size=size, progress=progress)
+    return cached
 
 
 def pretrain(
     out: str | Path | None = None,
     *,
-    steps: int = 600,
+    steps: int = 3000,
     batch_size: int = 16,
-    seq_len: int = 384,
+    seq_len: int = 256,
     lr: float = 3e-3,
     size: str = "tiny",
     seed: int = 0,
@@ -116,7 +179,7 @@ def pretrain(
     torch.manual_seed(seed)
     tok = models.tiny_tokenizer()
     model = AutoModelForCausalLM.from_config(models.tiny_config(tok, size=size))  # type: ignore[no-untyped-call]
-    docs = pretraining_corpus(max(2000, steps * batch_size * seq_len // 300), seed=seed)
+    docs = pretraining_corpus(max(2000, steps * batch_size * seq_len // 150), seed=seed)
     ids: list[int] = []
     for d in docs:
         ids += tok(d)["input_ids"] + [tok.eos_token_id]

@@ -1,0 +1,549 @@
+"""Run a study: every stage of a spec for every cell, resumable, with live progress.
+
+    from cogstar.experiment import run_experiment
+    run_dir = run_experiment("experiments/priming_sweep.toml", overrides=["ppo.steps=4"])
+
+The stages, in order (see DESIGN.md for the run directory they fill):
+
+* ``shared``: ``data`` (RL train and test puzzles, priming puzzles) and the base model;
+* per cell: ``priming`` (the condition's SFT set and its card), ``sft``, ``eval@0`` (the
+  starting policy), ``rl`` (PPO or GRPO with checkpoints every ``save_every`` steps), then
+  ``eval@N`` and ``behaviors@N`` for each evaluated checkpoint.
+
+Each stage is keyed by a hash of everything it depends on. A finished stage with the same
+hash is never redone; an interrupted one is rerun and resumes from its own checkpoints (SFT
+and PPO checkpoints are atomic, every file is written atomically), so rerunning the same
+command after a crash, SIGKILL or Ctrl-C continues where the run stopped. ``cells`` runs a
+subset of the sweep (``--cell``), so a scheduler can give each cell its own job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cogstar
+from cogstar import runs
+from cogstar.progress import Reporter
+from cogstar.spec import Cell, PPOSpec, Spec, dump_toml, eval_steps, expand_cells, load_spec
+from cogstar.tasks import is_heldout
+
+__all__ = ["ExperimentError", "prepare_shared", "run_cell", "run_experiment"]
+
+BEHAVIORS = ("verification", "backtracking", "subgoal", "backward")
+
+
+class ExperimentError(cogstar.CogstarError):
+    """A stage cannot run (missing input, inconsistent data); the message says what to do."""
+
+
+# --------------------------------------------------------------------------- puzzles on disk
+
+
+def write_puzzles(path: Path, puzzles: Sequence[cogstar.Puzzle]) -> None:
+    text = "".join(
+        json.dumps({"numbers": list(p.numbers), "target": p.target}) + "\n" for p in puzzles
+    )
+    runs.atomic_write_text(path, text)
+
+
+def read_puzzles(path: Path) -> list[cogstar.Puzzle]:
+    if not path.exists():
+        raise ExperimentError(f"{path}: missing; rerun `cogstar run SPEC` to rebuild the data")
+    out = []
+    for i, row in enumerate(runs.read_jsonl(path), 1):
+        try:
+            out.append(cogstar.Puzzle(row["numbers"], row["target"]))
+        except (KeyError, TypeError, ValueError, cogstar.CogstarError) as err:
+            raise ExperimentError(
+                f"{path}:{i}: not a puzzle ({err}); expected {{'numbers': [...], 'target': N}}"
+            ) from err
+    return out
+
+
+def _load_external(source: str) -> list[cogstar.Puzzle]:
+    """Puzzles from ``hub:<dataset id>`` (columns nums/numbers and target) or a local file."""
+    if source.startswith("hub:"):
+        from datasets import load_dataset  # type: ignore[import-untyped]
+
+        rows = load_dataset(source[4:], split="train")
+    else:
+        path = Path(source)
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+            rows = pq.read_table(path).to_pylist()
+        else:
+            rows = runs.read_jsonl(path)
+    out = []
+    for i, row in enumerate(rows, 1):
+        numbers = row.get("numbers", row.get("nums"))
+        if numbers is None or "target" not in row:
+            raise ExperimentError(
+                f"{source}: row {i} has no 'numbers'/'nums' and 'target'; "
+                "give puzzles as {'numbers': [...], 'target': N}"
+            )
+        out.append(cogstar.Puzzle([int(n) for n in numbers], int(row["target"])))
+    return out
+
+
+def _distinct(puzzles: Sequence[cogstar.Puzzle]) -> list[cogstar.Puzzle]:
+    seen: dict[tuple[tuple[int, ...], int], cogstar.Puzzle] = {}
+    for p in puzzles:
+        seen.setdefault((tuple(sorted(p.numbers)), p.target), p)
+    return list(seen.values())
+
+
+def make_puzzles(spec: Spec) -> tuple[list[cogstar.Puzzle], list[cogstar.Puzzle]]:
+    """(train, test) RL puzzles. Generated data takes its test set from the reserved share
+    of the puzzle space (:func:`cogstar.tasks.is_heldout`) and trains on the rest."""
+    d = spec.data
+    if d.source != "generate":
+        pool = _load_external(d.source)
+        if len(pool) < d.train + d.test:
+            raise ExperimentError(
+                f"{d.source}: {len(pool)} puzzles, but data.train + data.test = "
+                f"{d.train + d.test}; lower them"
+            )
+        kept, held = cogstar.split_puzzles(pool, d.test, seed=d.seed)
+        return kept[: d.train], held
+    test: list[cogstar.Puzzle] = []
+    train: list[cogstar.Puzzle] = []
+    count = d.train + 8 * d.test
+    for attempt in range(4):
+        pool = cogstar.generate_puzzles(
+            count,
+            seed=d.seed + attempt * 7919,
+            sizes=tuple(d.sizes),
+            value_range=(d.value_range[0], d.value_range[1]),
+            target_range=(d.target_range[0], d.target_range[1]),
+            rules=d.rules,
+            numbers_below_target=d.numbers_below_target,
+        )
+        held = [p for p in pool if is_heldout(p.numbers, p.target)]
+        test = _distinct(test + held)[: d.test]
+        train += [p for p in pool if not is_heldout(p.numbers, p.target)]
+        if len(test) >= d.test and len(train) >= d.train:
+            return train[: d.train], test
+        count *= 2
+    raise ExperimentError(
+        f"data: only {len(test)} distinct test puzzles exist in this puzzle space (one in 8 is "
+        f"reserved for testing); lower data.test to {len(test)} or widen data.target_range"
+    )
+
+
+def make_priming_puzzles(spec: Spec) -> list[cogstar.Puzzle]:
+    """Puzzles of the paper's priming distribution, without the reserved test share."""
+    from cogstar.priming import priming_puzzles
+
+    want = spec.priming.count + spec.priming.validation
+    pool = priming_puzzles(want * 2 + 64, seed=spec.priming.seed, sizes=tuple(spec.data.sizes))
+    kept = [p for p in pool if not is_heldout(p.numbers, p.target)]
+    return kept[:want]
+
+
+# --------------------------------------------------------------------------- the stages
+
+
+@dataclass
+class Paths:
+    """Where one cell's stages read and write."""
+
+    root: Path
+
+    @property
+    def priming(self) -> Path:
+        return self.root / "priming"
+
+    @property
+    def sft(self) -> Path:
+        return self.root / "sft"
+
+    @property
+    def rl(self) -> Path:
+        return self.root / "ppo"
+
+    def eval(self, step: int) -> Path:
+        return self.root / "eval" / f"step_{step:06d}.jsonl"
+
+    def behaviors(self, step: int) -> Path:
+        return self.root / "behaviors" / f"step_{step:06d}.json"
+
+
+@dataclass
+class Context:
+    spec: Spec
+    run: runs.RunDir
+    report: Reporter
+    hashes: dict[str, str] = field(default_factory=dict)
+
+
+def base_model(spec: Spec, report: Reporter) -> Path | str:
+    """The starting checkpoint: the packaged tiny model, or the spec's hub id / folder."""
+    if spec.model.source == "tiny":
+        from cogstar import tiny
+
+        return tiny.base_dir(size=spec.model.tiny_size, progress=report.enabled)
+    return spec.model.source
+
+
+def _stale(path: Path, why: str, report: Reporter) -> None:
+    """Move an output made from other inputs out of the way (kept, not deleted)."""
+    if path.exists():
+        aside = path.with_name(f"{path.name}.stale-{int(time.time())}")
+        os.replace(path, aside)
+        report.log(f"{path}: made from other inputs ({why}); moved to {aside.name}")
+
+
+@contextmanager
+def _stage(
+    ctx: Context, unit: str, name: str, inputs: object, outputs: Sequence[Path] = ()
+) -> Iterator[runs.StageHandle | None]:
+    """Yield a stage handle, or None when the stage is already done with these inputs.
+
+    When the stage last ran (finished or not) from other inputs, its ``outputs`` folders are
+    moved aside first, so a resumed stage never continues from checkpoints of another setup.
+    """
+    key = runs.hash_json(inputs)
+    ctx.hashes[f"{unit}/{name}"] = key
+    if ctx.run.is_done(unit, name, key):
+        ctx.report.skip(unit, name)
+        yield None
+        return
+    old = ctx.run.status(unit, name)
+    if old is not None and old.get("inputs_hash") not in (None, key):
+        for path in outputs:
+            _stale(path, f"stage {name} now has other inputs", ctx.report)
+    with ctx.run.stage(unit, name, key) as handle:
+        ctx.report.stage(unit, name)
+        yield handle
+
+
+def prepare_shared(ctx: Context) -> dict[str, Path]:
+    """The ``shared`` unit: puzzles for every cell."""
+    spec, data = ctx.spec, ctx.run.shared_dir() / "data"
+    files = {"train": data / "train.jsonl", "test": data / "test.jsonl"}
+    files["priming"] = data / "priming.jsonl"
+    with ctx.run.lock(runs.SHARED):
+        inputs = {"data": spec.data.model_dump(), "priming": _priming_data_inputs(spec)}
+        with _stage(ctx, runs.SHARED, "data", inputs) as handle:
+            if handle is not None:
+                train, test = make_puzzles(spec)
+                write_puzzles(files["train"], train)
+                write_puzzles(files["test"], test)
+                write_puzzles(files["priming"], make_priming_puzzles(spec))
+                handle.outputs.update({k: str(v) for k, v in files.items()})
+                handle.info.update({"train": len(train), "test": len(test)})
+    return files
+
+
+def _priming_data_inputs(spec: Spec) -> dict[str, Any]:
+    p = spec.priming
+    return {"count": p.count, "validation": p.validation, "seed": p.seed, "sizes": spec.data.sizes}
+
+
+def _backend(spec: Any, cache: Path) -> Any:
+    """The LLM backend of a ``[priming.backend]`` / ``[behaviors.backend]`` table."""
+    from cogstar.llm import AnthropicBackend, OpenAIBackend
+
+    if spec is None:
+        raise ExperimentError("an llm source or judge needs its backend table (provider, model)")
+    options: dict[str, Any] = {"cache_dir": cache}
+    if spec.base_url:
+        options["base_url"] = spec.base_url
+    cls = OpenAIBackend if spec.provider == "openai" else AnthropicBackend
+    return cls(model=spec.model, **options)
+
+
+def _token_counter(model: Path | str) -> Callable[[str], int]:
+    from cogstar.models import load_tokenizer
+
+    tok = load_tokenizer(model)
+    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+
+
+def _priming(
+    ctx: Context, cell: Cell, paths: Paths, shared: dict[str, Path], base: Path | str
+) -> tuple[Path, Path]:
+    from cogstar import priming
+
+    spec = cell.spec
+    train_file, valid_file = paths.priming / "train.jsonl", paths.priming / "valid.jsonl"
+    inputs = {
+        "condition": cell.condition,
+        "priming": spec.priming.model_dump(),
+        "data": ctx.hashes[f"{runs.SHARED}/data"],
+        "model": spec.model.model_dump(),
+    }
+    with _stage(ctx, cell.name, "priming", inputs) as handle:
+        if handle is not None:
+            puzzles = read_puzzles(shared["priming"])
+            backend = None
+            if spec.priming.source == "llm":
+                backend = _backend(spec.priming.backend, paths.priming / "llm_cache")
+            counter = _token_counter(base) if cell.condition == "dots" else None
+            records = priming.build_priming_set(
+                cell.condition,
+                puzzles,
+                source=spec.priming.source,
+                seed=spec.priming.seed,
+                backend=backend,
+                tokenizer_count=counter,
+                budget=spec.priming.budget,
+            )
+            n_valid = min(spec.priming.validation, len(records) // 5)
+            train, valid = records[n_valid:], records[:n_valid]
+            priming.write_records(train_file, train)
+            priming.write_records(valid_file, valid)
+            card = priming.dataset_card(train, cell.condition)
+            priming.write_card(paths.priming / "card", card)
+            handle.outputs.update({"train": str(train_file), "valid": str(valid_file)})
+            handle.info.update({"records": len(train), "accuracy": card.accuracy})
+    return train_file, valid_file
+
+
+def _sft(
+    ctx: Context, cell: Cell, paths: Paths, base: Path | str, files: tuple[Path, Path]
+) -> Path:
+    from cogstar import priming
+    from cogstar.sft import run_sft
+
+    spec = cell.spec
+    inputs = {
+        "sft": spec.sft.model_dump(),
+        "priming": ctx.hashes[f"{cell.name}/priming"],
+        "base": str(base),
+    }
+    final = paths.sft / "final"
+    with _stage(ctx, cell.name, "sft", inputs, [paths.sft]) as handle:
+        if handle is not None:
+            records = list(priming.read_records(files[0]))
+            valid = list(priming.read_records(files[1])) or None
+            settings = spec.sft.to_settings()
+            total = _sft_steps(len(records), settings)
+            ctx.report.begin(cell.name, "sft", total)
+            final = run_sft(
+                base,
+                records,
+                paths.sft,
+                settings,
+                eval_records=valid,
+                on_log=lambda entry: ctx.report.advance_to(
+                    int(entry.get("step", 0)), loss=entry.get("loss")
+                ),
+                quiet=True,
+            )
+            handle.outputs["model"] = str(final)
+    if not (final / "config.json").exists():
+        raise ExperimentError(
+            f"{final}: the SFT checkpoint is missing; delete {paths.sft} and rerun `cogstar run`"
+        )
+    return final
+
+
+def _sft_steps(n: int, settings: Any) -> int:
+    import math
+
+    if settings.max_steps > 0:
+        return int(settings.max_steps)
+    per_step = max(1, int(settings.global_batch))
+    return max(1, math.ceil(float(settings.epochs) * math.ceil(n / per_step)))
+
+
+def _rl(ctx: Context, cell: Cell, paths: Paths, start: Path | str, train_file: Path) -> None:
+    spec = cell.spec
+    section = spec.rl_section()
+    inputs = {
+        "algorithm": spec.rl.algorithm,
+        "settings": section.model_dump(),
+        "start": ctx.hashes.get(f"{cell.name}/sft", str(start)),
+        "data": ctx.hashes[f"{runs.SHARED}/data"],
+    }
+    with _stage(ctx, cell.name, "rl", inputs, [paths.rl]) as handle:
+        if handle is None:
+            return
+        puzzles = read_puzzles(train_file)
+        ctx.report.begin(cell.name, spec.rl.algorithm, section.steps)
+        if isinstance(section, PPOSpec):
+            from cogstar.ppo.trainer import latest_checkpoint, run_ppo
+
+            done = latest_checkpoint(paths.rl)
+            if done is not None:
+                ctx.report.advance_to(int(done.name[5:]))
+            last = run_ppo(
+                start,
+                puzzles,
+                paths.rl,
+                section.to_settings(),
+                on_step=lambda m: ctx.report.advance_to(
+                    int(m["step"]), reward=m.get("reward"), accuracy=m.get("accuracy")
+                ),
+            )
+            handle.outputs["last"] = str(last)
+        else:
+            from cogstar.grpo import run_grpo
+
+            grpo = section.to_settings()
+            handle.outputs["last"] = str(run_grpo(start, puzzles, paths.rl, grpo))
+
+
+def checkpoint(spec: Spec, paths: Paths, start: Path | str, step: int) -> Path | str:
+    """The policy at RL step ``step`` (0: the starting policy)."""
+    if step == 0:
+        return start
+    if spec.rl.algorithm == "ppo":
+        path = paths.rl / f"step_{step:06d}" / "actor"
+    else:
+        path = paths.rl / "trainer" / f"checkpoint-{step}"
+    if not (path / "config.json").exists():
+        raise ExperimentError(
+            f"{path}: no checkpoint for step {step}; rerun `cogstar run` to finish the RL stage "
+            f"(checkpoints are written every {spec.rl_section().save_every} steps)"
+        )
+    return path
+
+
+def _evaluate(
+    ctx: Context, cell: Cell, paths: Paths, policy: Path | str, step: int, test_file: Path
+) -> None:
+    from cogstar.evaluate import evaluate
+
+    spec = cell.spec
+    inputs = {
+        "eval": spec.eval.model_dump(),
+        "policy": ctx.hashes.get(f"{cell.name}/rl" if step else f"{cell.name}/sft", str(policy)),
+        "step": step,
+        "data": ctx.hashes[f"{runs.SHARED}/data"],
+    }
+    with _stage(ctx, cell.name, f"eval@{step}", inputs) as handle:
+        if handle is not None:
+            puzzles = read_puzzles(test_file)
+            ctx.report.begin(cell.name, f"eval@{step}", len(puzzles))
+            result = evaluate(policy, puzzles, spec.eval.to_settings(), out=paths.eval(step))
+            ctx.report.advance_to(len(puzzles), accuracy=result.accuracy)
+            handle.outputs["completions"] = str(paths.eval(step))
+            handle.info["accuracy"] = result.accuracy
+    _count(ctx, cell, paths, step)
+
+
+def _count(ctx: Context, cell: Cell, paths: Paths, step: int) -> None:
+    spec = cell.spec
+    inputs = {
+        "behaviors": spec.behaviors.model_dump(),
+        "eval": ctx.hashes[f"{cell.name}/eval@{step}"],
+    }
+    with _stage(ctx, cell.name, f"behaviors@{step}", inputs) as handle:
+        if handle is None:
+            return
+        rows = runs.read_jsonl(paths.eval(step))
+        if spec.behaviors.sample:
+            rows = rows[: spec.behaviors.sample]
+        texts = [r["completion"] for r in rows]
+        if spec.behaviors.judge == "rules":
+            counts = cogstar.count_behaviors_batch(
+                texts, [r["numbers"] for r in rows], [r["target"] for r in rows]
+            )
+            table = [{b: getattr(c, b) for b in BEHAVIORS} for c in counts]
+        else:
+            from cogstar.behaviors import judge_counts
+
+            backend = _backend(spec.behaviors.backend, paths.root / "behaviors" / "llm_cache")
+            table = judge_counts(
+                texts, [r["numbers"] for r in rows], [r["target"] for r in rows], backend
+            )
+        n = max(1, len(table))
+        summary = {
+            "step": step,
+            "n": len(table),
+            "judge": spec.behaviors.judge,
+            "mean": {b: sum(row[b] for row in table) / n for b in BEHAVIORS},
+            "share": {b: sum(row[b] > 0 for row in table) / n for b in BEHAVIORS},
+        }
+        runs.atomic_write_json(paths.behaviors(step), summary)
+        handle.outputs["summary"] = str(paths.behaviors(step))
+
+
+def run_cell(ctx: Context, cell: Cell, shared: dict[str, Path], base: Path | str) -> None:
+    """Every stage of one cell, each skipped when already done."""
+    paths = Paths(ctx.run.cell_dir(cell.name))
+    with ctx.run.lock(cell.name):
+        ctx.report.cell(cell.name)
+        start: Path | str = base
+        if cell.condition != "unprimed":
+            files = _priming(ctx, cell, paths, shared, base)
+            start = _sft(ctx, cell, paths, base, files)
+        _evaluate(ctx, cell, paths, start, 0, shared["test"])
+        _rl(ctx, cell, paths, start, shared["train"])
+        for step in eval_steps(cell.spec)[1:]:
+            _evaluate(
+                ctx, cell, paths, checkpoint(cell.spec, paths, start, step), step, shared["test"]
+            )
+
+
+def run_experiment(
+    spec_path: str | Path,
+    *,
+    overrides: Sequence[str] = (),
+    cells: Sequence[str] = (),
+    force: bool = False,
+    report: Reporter | None = None,
+    make_report: bool = True,
+) -> Path:
+    """Run (or resume) the study of ``spec_path``; returns the run directory."""
+    spec = load_spec(spec_path, overrides)
+    all_cells = expand_cells(spec)
+    chosen = _choose(all_cells, cells, spec_path)
+    report = report or Reporter("quiet")
+    run = runs.RunDir.create(
+        spec.run_dir,
+        dump_toml(spec),
+        spec.experiment.name,
+        {c.name: c.axes for c in all_cells},
+        force=force,
+        source=str(spec_path),
+    )
+    ctx = Context(spec, run, report)
+    with report.live(total_cells=len(chosen)):
+        shared = prepare_shared(ctx)
+        base = base_model(spec, report)
+        for cell in chosen:
+            run_cell(ctx, cell, shared, base)
+            report.cell_done(cell.name)
+    if make_report and len(chosen) == len(all_cells):
+        from cogstar.report import build_report
+
+        build_report(
+            run.root,
+            report.console if report.enabled else None,
+            paper=spec.report.paper,
+            figures=spec.report.figures,
+        )
+    return run.root
+
+
+def _choose(all_cells: list[Cell], names: Sequence[str], spec_path: str | Path) -> list[Cell]:
+    if not names:
+        return all_cells
+    by_name = {c.name: c for c in all_cells}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ExperimentError(
+            f"{spec_path}: no cell named {', '.join(unknown)}; the cells are: {', '.join(by_name)}"
+        )
+    return [by_name[n] for n in names]
+
+
+def clean_stale(run_dir: Path) -> list[Path]:
+    """Remove ``*.stale-*`` folders left by changed inputs; returns what was removed."""
+    gone = []
+    for path in run_dir.glob("*/*.stale-*"):
+        shutil.rmtree(path, ignore_errors=True)
+        gone.append(path)
+    return gone
