@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -329,18 +330,25 @@ def _sft(
             settings = spec.sft.to_settings()
             total = _sft_steps(len(records), settings)
             ctx.report.begin(cell.name, "sft", total)
-            final = run_sft(
-                base,
-                records,
-                paths.sft,
-                settings,
-                eval_records=valid,
-                on_log=lambda entry: ctx.report.advance_to(
-                    int(entry.get("step", 0)), loss=entry.get("loss")
-                ),
-                quiet=True,
-            )
-            handle.outputs["model"] = str(final)
+            if spec.launch.launcher != "none":
+                args = [str(base), str(files[0]), str(paths.sft), *_options(settings)]
+                if valid:
+                    args += ["--valid", str(files[1])]
+                _launch(ctx, spec, "cogstar.sft", args, paths.sft / "launch.log")
+                handle.outputs["model"] = str(final)
+            else:
+                final = run_sft(
+                    base,
+                    records,
+                    paths.sft,
+                    settings,
+                    eval_records=valid,
+                    on_log=lambda entry: ctx.report.advance_to(
+                        int(entry.get("step", 0)), loss=entry.get("loss")
+                    ),
+                    quiet=True,
+                )
+                handle.outputs["model"] = str(final)
     if not (final / "config.json").exists():
         raise ExperimentError(
             f"{final}: the SFT checkpoint is missing; delete {paths.sft} and rerun `cogstar run`"
@@ -371,7 +379,12 @@ def _rl(ctx: Context, cell: Cell, paths: Paths, start: Path | str, train_file: P
             return
         puzzles = read_puzzles(train_file)
         ctx.report.begin(cell.name, spec.rl.algorithm, section.steps)
-        if isinstance(section, PPOSpec):
+        if isinstance(section, PPOSpec) and spec.launch.launcher != "none":
+            settings = section.to_settings()
+            args = [str(start), str(paths.rl), "--puzzles", str(train_file)]
+            _launch(ctx, spec, "cogstar.ppo", [*args, *_options(settings)], paths.rl / "launch.log")
+            handle.outputs["metrics"] = str(paths.rl / "metrics.jsonl")
+        elif isinstance(section, PPOSpec):
             from cogstar.ppo.trainer import latest_checkpoint, run_ppo
 
             done = latest_checkpoint(paths.rl)
@@ -392,6 +405,61 @@ def _rl(ctx: Context, cell: Cell, paths: Paths, start: Path | str, train_file: P
 
             grpo = section.to_settings()
             handle.outputs["last"] = str(run_grpo(start, puzzles, paths.rl, grpo))
+
+
+def _options(settings: Any) -> list[str]:
+    """A settings dataclass as ``--field value`` options (the stage CLIs take every field)."""
+    import dataclasses
+
+    out = []
+    for f in dataclasses.fields(settings):
+        out += ["--" + f.name.replace("_", "-"), str(getattr(settings, f.name))]
+    return out
+
+
+def _launch(ctx: Context, spec: Spec, module: str, args: list[str], log: Path) -> None:
+    """Run a stage CLI under the spec's launcher (``[launch]``); its output goes to
+    ``log``, its progress (PPO's metrics.jsonl) to the live display. Raises with the log's
+    tail when the job fails; rerunning resumes it from its own checkpoints."""
+    import subprocess
+    import sys
+
+    if spec.launch.launcher == "accelerate":
+        config = str(spec.launch.accelerate_config)
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config]
+    else:
+        cmd = [sys.executable, "-m", "torch.distributed.run"]
+    cmd += [*spec.launch.args, "-m", module, *args]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    metrics = log.parent / "metrics.jsonl"
+    with log.open("a", encoding="utf-8") as out:
+        out.write("$ " + " ".join(cmd) + "\n")
+        out.flush()
+        job = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            while job.poll() is None:
+                time.sleep(2.0)
+                if module == "cogstar.ppo" and metrics.exists():
+                    rows = runs.read_jsonl(metrics)
+                    if rows:
+                        last = rows[-1]
+                        ctx.report.advance_to(
+                            int(last["step"]),
+                            reward=last.get("reward"),
+                            accuracy=last.get("accuracy"),
+                        )
+        except BaseException:
+            job.terminate()
+            job.wait()
+            raise
+    if job.returncode:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        errors = [ln for ln in lines if re.match(r"^\w*(Error|Exception)\b.*:", ln)]
+        cause = errors[-1] if errors else "\n".join(lines[-15:])
+        raise ExperimentError(
+            f"{module} under {spec.launch.launcher} failed (exit {job.returncode}): {cause}\n"
+            f"The whole output is in {log}. Fix the cause and rerun `cogstar run` to resume."
+        )
 
 
 def checkpoint(spec: Spec, paths: Paths, start: Path | str, step: int) -> Path | str:

@@ -168,3 +168,34 @@ def train_to_final(trainer: Any, tokenizer: Any, out: Path) -> Path:
         os.replace(tmp, final)
     trainer.accelerator.wait_for_everyone()
     return final
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m cogstar.sft MODEL RECORDS OUT [--valid FILE] [--epochs 5 ...]``: prime a
+    model from the command line, in one process or under ``accelerate launch``."""
+    import argparse
+    import dataclasses
+
+    from cogstar.priming import read_records
+
+    ap = argparse.ArgumentParser(prog="python -m cogstar.sft", description=main.__doc__)
+    ap.add_argument("model", help="hub id or folder of the model to prime")
+    ap.add_argument("records", type=Path, help="priming records (JSONL or Parquet)")
+    ap.add_argument("out", type=Path, help="output folder (the model goes to OUT/final)")
+    ap.add_argument("--valid", type=Path, default=None, help="validation records")
+    for f in dataclasses.fields(SFTSettings):
+        ap.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
+    args = ap.parse_args(argv)
+    settings = SFTSettings(
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(SFTSettings)}
+    )
+    valid = list(read_records(args.valid)) if args.valid else None
+    final = run_sft(
+        args.model, list(read_records(args.records)), args.out, settings, eval_records=valid
+    )
+    print(f"primed model: {final}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

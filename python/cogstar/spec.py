@@ -281,6 +281,18 @@ class ReportSpec(_Section):
     figures: bool = True
 
 
+class LaunchSpec(_Section):
+    """How the SFT and RL stages run: in the ``cogstar run`` process (``launcher = "none"``,
+    the default), or as multi-process jobs: ``accelerate launch --config_file CONFIG [ARGS] -m
+    cogstar.sft|cogstar.ppo ...`` (DDP, FSDP on GPUs) or ``torchrun [ARGS] -m ...`` (e.g.
+    ``args = ["--nproc_per_node", "2"]``, which also runs on CPUs). Data, evaluation and
+    behavior counting stay in the main process."""
+
+    launcher: Literal["none", "accelerate", "torchrun"] = "none"
+    accelerate_config: str | None = None  # e.g. "configs/accelerate/fsdp_4gpu.yaml"
+    args: list[str] = Field(default_factory=list)  # more launcher options
+
+
 def _default_sweep() -> dict[str, list[Any]]:
     return {"condition": ["all_strategies"]}
 
@@ -304,6 +316,7 @@ class Spec(BaseSettings):
     eval: EvalSpec = Field(default_factory=EvalSpec)
     behaviors: BehaviorsSpec = Field(default_factory=BehaviorsSpec)
     report: ReportSpec = Field(default_factory=ReportSpec)
+    launch: LaunchSpec = Field(default_factory=LaunchSpec)
     sweep: dict[str, list[Any]] = Field(default_factory=_default_sweep)
 
     @classmethod
@@ -405,6 +418,19 @@ def _problems(spec: Spec) -> list[Problem]:
             ("eval", "k"),
             f"pass@{top_k} needs {top_k} samples per puzzle but eval.samples is {samples}",
             f"set eval.samples to at least {top_k}, or drop the larger k",
+        )
+    config = spec.launch.accelerate_config
+    if spec.launch.launcher == "accelerate" and config is None:
+        found.add(
+            ("launch", "accelerate_config"),
+            'launch.launcher = "accelerate" needs an Accelerate config file',
+            'set launch.accelerate_config = "configs/accelerate/ddp_4gpu.yaml" (or another)',
+        )
+    if config is not None and not Path(config).expanduser().exists():
+        found.add(
+            ("launch", "accelerate_config"),
+            f"{config}: no such file (relative paths are from the current directory)",
+            "give the path of an Accelerate config, e.g. configs/accelerate/ddp_4gpu.yaml",
         )
     if spec.experiment.name in (".", ".."):
         found.add(("experiment", "name"), "not a folder name", 'use e.g. "my-experiment"')

@@ -85,7 +85,18 @@ class PPOSettings:
     seed: int = 0
     dtype: str = "bfloat16"  # on GPU; CPU runs use float32
 
-    def check(self) -> None:
+    def check(self, processes: int = 1) -> None:
+        if self.prompts_per_step % processes:
+            raise ValueError(
+                f"ppo.prompts_per_step ({self.prompts_per_step}) must be a multiple of the "
+                f"number of processes ({processes}): each takes an equal share of the prompts"
+            )
+        for name in ("actor_minibatch_prompts", "critic_minibatch_prompts"):
+            if getattr(self, name) % processes:
+                raise ValueError(
+                    f"ppo.{name} ({getattr(self, name)}) must be a multiple of the number of "
+                    f"processes ({processes}); change one"
+                )
         for name in ("actor_minibatch_prompts", "critic_minibatch_prompts"):
             mb = getattr(self, name)
             if self.prompts_per_step % mb:
@@ -110,6 +121,11 @@ def _rng_state() -> dict[str, Any]:
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
+
+
+def _rng_name(rank: int) -> str:
+    """The RNG state file of process ``rank`` in a checkpoint (``rng.pt`` for the first)."""
+    return "rng.pt" if rank == 0 else f"rng_{rank}.pt"
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
@@ -150,15 +166,17 @@ def run_ppo(
     ``on_step`` receives each step's metrics (live progress).
     """
     from accelerate import Accelerator  # type: ignore[import-untyped]
+    from accelerate.utils import gather_object  # type: ignore[import-untyped]
     from transformers import AutoModelForCausalLM
 
     from cogstar.models import load_tokenizer, torch_dtype
 
     settings = settings or PPOSettings()
-    settings.check()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     acc = Accelerator(log_with=list(trackers) or None, cpu=not torch.cuda.is_available())
+    rank, world = acc.process_index, acc.num_processes
+    settings.check(world)
     on_gpu = acc.device.type == "cuda"
     dtype = settings.dtype if on_gpu else "float32"
     resume = latest_checkpoint(out)
@@ -180,11 +198,14 @@ def run_ppo(
         step = state["step"]
         actor_opt.load_state_dict(torch.load(resume / "actor_opt.pt", weights_only=False))
         critic_opt.load_state_dict(torch.load(resume / "critic_opt.pt", weights_only=False))
-        _set_rng_state(torch.load(resume / "rng.pt", weights_only=False))
+        own = resume / _rng_name(rank)
+        _set_rng_state(torch.load(own if own.exists() else resume / "rng.pt", weights_only=False))
     else:
-        torch.manual_seed(settings.seed)
-        random.seed(settings.seed)
-        (out / "settings.json").write_text(json.dumps(asdict(settings), indent=2))
+        # each process samples its own rollouts: one seed per process
+        torch.manual_seed(settings.seed + rank)
+        random.seed(settings.seed + rank)
+        if acc.is_main_process:
+            (out / "settings.json").write_text(json.dumps(asdict(settings), indent=2))
     if trackers:
         acc.init_trackers("cogstar-ppo", config=asdict(settings))
     engine = HFRollout(
@@ -206,6 +227,7 @@ def run_ppo(
         start = step * per
         order = _order(n, settings.seed, start // n)
         chosen = [puzzles[order[(start + k) % n]] for k in range(per)]
+        chosen = chosen[rank::world]  # this process's share of the step's prompts
         chosen = [p for p in chosen for _ in range(settings.samples_per_prompt)]
         texts = [rl_prompt(p.numbers, p.target) for p in chosen]
         prompt_ids, prompt_mask = encode_prompts(tok, texts, acc.device, settings.max_prompt_tokens)
@@ -262,8 +284,10 @@ def run_ppo(
             k: [] for k in ("pg_loss", "clipfrac", "entropy", "vf_loss", "vf_clipfrac")
         }
         rows = len(texts)
-        actor_mb = settings.actor_minibatch_prompts * settings.samples_per_prompt
-        critic_mb = settings.critic_minibatch_prompts * settings.samples_per_prompt
+        # per process; gradients are averaged across processes, so an update sees the
+        # configured number of prompts in all
+        actor_mb = settings.actor_minibatch_prompts // world * settings.samples_per_prompt
+        critic_mb = settings.critic_minibatch_prompts // world * settings.samples_per_prompt
         for _ in range(settings.ppo_epochs):
             perm = torch.randperm(rows)
             for s in range(0, rows, actor_mb):
@@ -303,18 +327,26 @@ def run_ppo(
         t_update = time.perf_counter()
         step += 1
         done_here += 1
-        n_tokens = float(mask.sum().item())
-        outcome_counts = Counter(str(s.outcome) for s in scored)
+        # reward, outcomes, lengths and KL over every process's rollouts; losses are this one's
+        everyone = gather_object(
+            [(s.value, str(s.outcome), len(r)) for s, r in zip(scored, responses, strict=True)]
+        )
+        sums = acc.reduce(
+            torch.stack([mask.sum(), (kl * mask).sum()]).to(torch.float32), "sum"
+        ).tolist()
+        n_tokens, kl_sum = float(sums[0]), float(sums[1])
+        rows = len(everyone)
+        outcome_counts = Counter(o for _, o, _ in everyone)
         record: dict[str, Any] = {
             "step": step,
-            "reward": scores.mean().item(),
-            "accuracy": sum(s.value == 1.0 for s in scored) / len(scored),
+            "reward": sum(v for v, _, _ in everyone) / rows,
+            "accuracy": sum(v == 1.0 for v, _, _ in everyone) / rows,
             "outcomes": dict(sorted(outcome_counts.items())),
-            "kl": masked_mean(kl, mask).item(),
+            "kl": kl_sum / max(1.0, n_tokens),
             **{name: sum(xs) / max(1, len(xs)) for name, xs in stats.items()},
             "explained_variance": explained_variance(old_values, returns, mask).item(),
             "response_tokens": n_tokens / rows,
-            "response_chars": sum(len(r) for r in responses) / rows,
+            "response_chars": sum(c for _, _, c in everyone) / rows,
             "rollout_tokens_per_s": n_tokens / max(1e-9, t_rollout - t0),
             "seconds": {
                 "rollout": t_rollout - t0,
@@ -375,17 +407,21 @@ def _save(
 ) -> Path:
     """Write ``step_XXXXXX`` atomically: a temp folder renamed into place, ``state.json`` last."""
     final = out / f"step_{step:06d}"
+    tmp = out / f".step_{step:06d}.tmp"
     acc.wait_for_everyone()
     if acc.is_main_process:
-        tmp = out / f".step_{step:06d}.tmp{os.getpid()}"
-        if tmp.exists():
+        if tmp.exists():  # left by a killed run
             shutil.rmtree(tmp)
+        tmp.mkdir()
+    acc.wait_for_everyone()
+    torch.save(_rng_state(), tmp / _rng_name(acc.process_index))  # every process its own
+    acc.wait_for_everyone()
+    if acc.is_main_process:
         acc.unwrap_model(actor).save_pretrained(tmp / "actor")
         tok.save_pretrained(tmp / "actor")
         acc.unwrap_model(critic).save(tmp / "critic")
         torch.save(actor_opt.state_dict(), tmp / "actor_opt.pt")
         torch.save(critic_opt.state_dict(), tmp / "critic_opt.pt")
-        torch.save(_rng_state(), tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps({"step": step}))
         if final.exists():
             shutil.rmtree(final)
