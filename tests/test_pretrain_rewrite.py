@@ -124,6 +124,17 @@ def test_resume_after_an_interrupted_write_asks_only_for_the_missing(tmp_path: P
     assert sorted(r.id for r in read_rewrites(out)) == [d.id for d in docs]
 
 
+def test_progress_callable_counts_settled_and_skipped_documents(tmp_path: Path) -> None:
+    out = tmp_path / "rich.jsonl"
+    ticks: list[tuple[int, int]] = []
+    with openai_server(_good) as (url, _):
+        rewrite_documents(_docs(2), "rich", out, backend=_backend(url))
+        rewrite_documents(
+            _docs(5), "rich", out, backend=_backend(url), progress=lambda d, t: ticks.append((d, t))
+        )
+    assert sorted(ticks) == [(n, 5) for n in range(1, 6)]
+
+
 def test_each_pool_has_its_own_instructions(tmp_path: Path) -> None:
     rich, plain = SYSTEM_PROMPTS["rich"], SYSTEM_PROMPTS["minimized"]
     for needle in ("first person", "present tense", "checking a result", "go back"):

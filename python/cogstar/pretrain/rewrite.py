@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sized
+from collections.abc import Callable, Iterable, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -250,7 +250,7 @@ def rewrite_documents(
     *,
     backend: Backend,
     retries: int = 2,
-    progress: bool = False,
+    progress: bool | Callable[[int, int], None] = False,
     temperature: float = 0.0,
     max_tokens: int = 4096,
 ) -> RewriteStats:
@@ -260,7 +260,9 @@ def rewrite_documents(
     skipped. An invalid reply is retried up to ``retries`` times with a varied request (see
     the module docstring); a document still invalid after that is written to the failures file
     with ``reason`` (the last), ``reasons`` (every attempt's) and ``reply`` (the last raw text).
-    At most ``backend.max_concurrency`` documents are in flight. A request that fails for good
+    At most ``backend.max_concurrency`` documents are in flight. ``progress=True`` shows a Rich
+    bar; a callable gets ``(documents settled or skipped, total)`` after each, the total being 0
+    when ``docs`` has no length. A request that fails for good
     (:class:`cogstar.llm.LLMError`: server down, key refused) stops the run after the documents
     in flight have settled, and is raised; a rerun continues from there.
     """
@@ -277,13 +279,13 @@ def rewrite_documents(
     tally = {"done": 0, "failed": 0, "skipped": 0, "retried": 0}
     bar: Any = None
     task: Any = None
-    if progress:
+    total = len(docs) if isinstance(docs, Sized) else 0
+    if progress is True:
         from rich.progress import Progress
 
         bar = Progress(transient=False)
         bar.start()
-        total = len(docs) if isinstance(docs, Sized) else None
-        task = bar.add_task(f"rewriting ({pool})", total=total)
+        task = bar.add_task(f"rewriting ({pool})", total=total or None)
 
     def settle(kind: str, row: dict[str, Any] | None = None, path: Path | None = None) -> None:
         with lock:  # one writer at a time: append_jsonl mends a torn tail before writing
@@ -292,6 +294,8 @@ def rewrite_documents(
             tally[kind] += 1
             if bar is not None:
                 bar.update(task, advance=1)
+            elif callable(progress):
+                progress(tally["done"] + tally["failed"] + tally["skipped"], total)
 
     def one(doc: Document) -> None:
         reasons: list[str] = []
