@@ -18,11 +18,13 @@ from rich.console import Console
 
 from cogstar.evaluate import EvalSettings
 from cogstar.grpo import GRPOSettings
+from cogstar.pretrain.train import ContinuedPretrainingSettings
 from cogstar.priming import CONDITIONS, CONTROLS
 from cogstar.sft import SFTSettings
 from cogstar.spec import (
     ALL_CONDITIONS,
     TINY_CPU_RATES,
+    CurationTrainingSpec,
     EvalSpec,
     GRPOSpec,
     PPOSpec,
@@ -157,7 +159,12 @@ def test_ppo_section_has_exactly_the_fields_and_defaults_of_ppo_settings() -> No
 
 
 @pytest.mark.parametrize(
-    ("section", "settings"), [(SFTSpec, SFTSettings), (GRPOSpec, GRPOSettings)]
+    ("section", "settings"),
+    [
+        (SFTSpec, SFTSettings),
+        (GRPOSpec, GRPOSettings),
+        (CurationTrainingSpec, ContinuedPretrainingSettings),
+    ],
 )
 def test_sections_match_their_settings_and_convert(section: type, settings: type) -> None:
     made = section().to_settings()
@@ -598,3 +605,96 @@ def test_loading_and_planning_import_no_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- curation ---------------------------------------------------------------------------------
+
+WRITER = (
+    '[curation.rewriter_backend]\nprovider = "openai"\nmodel = "Qwen/Qwen2.5-32B-Instruct"\n'
+    'base_url = "http://127.0.0.1:8000/v1"\napi_key_env = "none"\n'
+)
+CURATED = (
+    TINY.replace('condition = ["unprimed", "all_strategies"]\n', "")
+    + 'condition = ["unprimed"]\n"curation.pool" = ["rich", "minimized"]\n'
+    + '[curation]\nsource = "sample:100"\nbudget_tokens = 40960\ntest_fraction = 0.25\n'
+    + WRITER
+)
+
+
+def test_curation_is_off_by_default_and_absent_from_the_resolved_spec(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, TINY), env={})
+    assert spec.curation.pool == "none" and spec.curation.rewriter_backend is None
+    assert "curation" not in dump_toml(spec)  # run folders made before the section still match
+    names = {s.name for s in plan(spec).stages}
+    assert not names & {"curation", "continued pretraining"}
+
+
+def test_a_pool_sweep_gives_one_cell_per_pool_and_plans_curation_once(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, CURATED), env={})
+    cells = expand_cells(spec)
+    assert [c.name for c in cells] == ["unprimed__pool=rich", "unprimed__pool=minimized"]
+    assert [c.spec.curation.pool for c in cells] == ["rich", "minimized"]
+    out = tmp_path / "resolved.toml"
+    out.write_text(dump_toml(spec), encoding="utf-8")
+    text = out.read_text(encoding="utf-8")
+    assert "[curation.rewriter_backend]" in text and "[curation.training]" in text
+    assert load_spec(out, env={}) == spec
+    stages = plan(spec).stages
+    [shared] = [s for s in stages if s.name == "curation"]
+    assert shared.cell is None and shared.sequences == 100 and shared.seconds is None
+    assert "<= 300 requests" in shared.what  # 100 documents rewritten, each up to 3 times
+    cpt = [s for s in stages if s.name == "continued pretraining"]
+    assert [s.cell for s in cpt] == ["unprimed__pool=rich", "unprimed__pool=minimized"]
+    assert cpt[0].tokens == 30720  # the budget less the test share, one epoch
+    assert cpt[0].seconds == pytest.approx(30720 / 4096 * TINY_CPU_RATES.pretrain_s_per_step)
+    llm = load_spec(
+        write(
+            tmp_path, CURATED + '[curation.labeller_backend]\nprovider = "openai"\nmodel = "j"\n'
+        ),
+        ["curation.labeller=llm"],
+        env={},
+    )
+    [shared] = [s for s in plan(llm).stages if s.name == "curation"]
+    assert "(j)" in shared.what and "<= 800 requests" in shared.what  # + 5 per document
+
+
+def test_a_cell_without_curation_skips_continued_pretraining(tmp_path: Path) -> None:
+    body = CURATED.replace('["rich", "minimized"]', '["none", "rich"]')
+    stages = plan(load_spec(write(tmp_path, body), env={})).stages
+    cpt = {s.cell: s for s in stages if s.name == "continued pretraining"}
+    assert cpt["unprimed__pool=none"].skipped == "curation.pool = none"
+    assert cpt["unprimed__pool=rich"].skipped is None
+
+
+def test_curation_problems_name_the_key_and_the_fix(tmp_path: Path) -> None:
+    no_writer = CURATED.replace(WRITER, "")
+    found = problems(write(tmp_path, no_writer))
+    assert len(found) == 1  # one line for both cells
+    assert "curation.rewriter_backend (sweep cell unprimed__pool=rich and 1 more)" in found[0]
+    assert "[curation.rewriter_backend]" in found[0]
+    line = only(problems(write(tmp_path, CURATED), ["curation.labeller=llm"]))
+    assert "curation.labeller_backend" in line and 'labeller = "heuristic"' in line
+    line = only(
+        problems(write(tmp_path, CURATED), ["curation.source=hf:open-web-math/open-web-math"])
+    )
+    assert "curation.limit" in line and "limit = 100000" in line
+    line = only(problems(write(tmp_path, CURATED), ["curation.source=pages.txt"]))
+    assert "curation.source" in line and "sample:400" in line
+    line = only(problems(write(tmp_path, CURATED), ["curation.max_total_minimized=3"]))
+    assert "curation.min_total_rich" in line and "both pools" in line
+    line = only(problems(write(tmp_path, CURATED), ["curation.training.global_batch=6"]))
+    assert "curation.training.global_batch" in line and "multiple of" in line
+    pools = '"curation.pool" = ["rich", "minimized"]\n'
+    swept = CURATED.replace(pools, pools + '"curation.budget_tokens" = [1000, 2000]\n')
+    line = only(problems(write(tmp_path, swept)))
+    assert 'sweep."curation.budget_tokens"' in line and "shared by the cells" in line
+    swept = CURATED.replace(pools, pools + '"curation.training.lr" = [1e-5, 1e-4]\n')
+    assert len(expand_cells(load_spec(write(tmp_path, swept), env={}))) == 4
+
+
+def test_backend_key_variable_is_a_name_or_none(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, CURATED), env={})
+    assert spec.curation.rewriter_backend is not None
+    assert spec.curation.rewriter_backend.api_key_env == "none"
+    line = only(problems(write(tmp_path, CURATED), ["curation.rewriter_backend.api_key_env=1-KEY"]))
+    assert "curation.rewriter_backend.api_key_env" in line

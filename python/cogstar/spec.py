@@ -6,8 +6,8 @@
         cell.name, cell.condition, cell.spec.ppo.to_settings()
     render_plan(plan(spec), rich.console.Console())   # what `cogstar run SPEC --dry-run` prints
 
-A spec has the sections ``experiment data model priming sft rl ppo grpo eval behaviors report
-sweep``; every key has a default except ``experiment.name``. Values come from, highest first:
+A spec has the sections ``experiment data model curation priming sft rl ppo grpo eval behaviors
+report launch sweep``; every key has a default except ``experiment.name``. Values come from, highest first:
 ``--set a.b=c`` overrides (the value is read as TOML, else taken as a bare string), ``COGSTAR_*``
 environment variables (``COGSTAR_PPO__KL_COEF=0.01``; lists and tables as JSON), the file, the
 defaults. Unknown keys, wrong types and inconsistent values (a mini-batch that does not divide
@@ -50,6 +50,7 @@ from pydantic_settings import (
 )
 
 from cogstar import CogstarError
+from cogstar.pretrain import BEHAVIORS
 from cogstar.priming import CONDITIONS, CONTROLS
 
 if sys.version_info >= (3, 11):
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     from cogstar.evaluate import EvalSettings
     from cogstar.grpo import GRPOSettings
     from cogstar.ppo.trainer import PPOSettings
+    from cogstar.pretrain.train import ContinuedPretrainingSettings
     from cogstar.sft import SFTSettings
 
 __all__ = [
@@ -71,6 +73,8 @@ __all__ = [
     "BackendSpec",
     "BehaviorsSpec",
     "Cell",
+    "CurationSpec",
+    "CurationTrainingSpec",
     "DataSpec",
     "EvalSpec",
     "ExperimentSpec",
@@ -86,6 +90,8 @@ __all__ = [
     "Spec",
     "SpecError",
     "Stage",
+    "curation_documents",
+    "curation_inputs",
     "dump_toml",
     "eval_steps",
     "expand_cells",
@@ -151,11 +157,14 @@ class ModelSpec(_Section):
 
 
 class BackendSpec(_Section):
-    """An LLM endpoint (``cogstar.llm``); keys come from the provider's environment variable."""
+    """An LLM endpoint (``cogstar.llm``). The key comes from the environment: the provider's
+    variable (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``), or ``api_key_env`` when given;
+    ``api_key_env = "none"`` sends no key (a local vLLM or SGLang server)."""
 
     provider: Literal["openai", "anthropic"]
     model: str
     base_url: str | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class PrimingSpec(_Section):
@@ -281,6 +290,60 @@ class ReportSpec(_Section):
     figures: bool = True
 
 
+class CurationTrainingSpec(_Section):
+    """The fields of :class:`cogstar.pretrain.train.ContinuedPretrainingSettings`."""
+
+    epochs: float = Field(default=1.0, gt=0)
+    lr: float = Field(default=1e-5, gt=0)
+    warmup_ratio: float = Field(default=0.03, ge=0, lt=1)
+    weight_decay: float = Field(default=0.01, ge=0)
+    adam_beta2: float = Field(default=0.95, gt=0, lt=1)
+    global_batch: int = Field(default=64, ge=1)
+    micro_batch: int = Field(default=8, ge=1)
+    max_length: int = Field(default=2048, ge=2)
+    max_steps: int = Field(default=-1, ge=-1)  # > 0 overrides epochs
+    save_steps: int = Field(default=100, ge=1)
+    seed: int = Field(default=0, ge=0)
+    dtype: Dtype = "bfloat16"
+
+    def to_settings(self) -> ContinuedPretrainingSettings:
+        from cogstar.pretrain.train import ContinuedPretrainingSettings
+
+        return ContinuedPretrainingSettings(**self.model_dump())
+
+
+class CurationSpec(_Section):
+    """Behavior-curated continued pretraining before priming and RL (``cogstar.pretrain``).
+
+    ``pool = "none"`` (the default) turns it off. Otherwise the run labels the documents of
+    ``source`` (cut to ``max_tokens`` tokens) for the four behaviors, selects a behavior-rich
+    and a behavior-minimized pool (``min_total_rich``, ``min_distinct_rich``,
+    ``max_total_minimized``; see :class:`cogstar.pretrain.select.SelectionRules`), has
+    ``rewriter_backend`` rewrite both pools into question / thoughts / answer, cuts each to
+    ``budget_tokens`` tokens of the model's tokenizer with a ``test_fraction`` held out, and
+    continues pretraining the model on the cell's pool (``[curation.training]``) before the
+    rest of the cell. The curated data is shared by the cells: sweep ``curation.pool`` (and
+    ``curation.training.*``), nothing else of this section.
+    """
+
+    pool: Literal["none", "rich", "minimized"] = "none"
+    source: str = "sample:400"  # hf:<id>[:<config>], a .jsonl/.parquet file, sample:<n>[:<seed>]
+    limit: int | None = Field(default=None, ge=1)  # documents read; None: all of the source
+    max_tokens: int = Field(default=3000, ge=1)  # each document is cut to this many tokens
+    labeller: Literal["heuristic", "llm"] = "heuristic"
+    labeller_backend: BackendSpec | None = None  # required when labeller = "llm"
+    rewriter_backend: BackendSpec | None = None  # required when pool is not "none"
+    rewrite_limit: int | None = Field(default=None, ge=1)  # documents per pool; None: all
+    min_total_rich: int = Field(default=3, ge=1)
+    min_distinct_rich: int = Field(default=2, ge=0, le=4)
+    max_total_minimized: int = Field(default=0, ge=0)
+    budget_tokens: int = Field(default=2_000_000, ge=1)
+    test_fraction: float = Field(default=0.05, ge=0, lt=1)
+    retries: int = Field(default=2, ge=0)  # extra requests for an invalid rewrite
+    seed: int = Field(default=0, ge=0)  # the rewrite sample, the budget fill and the split
+    training: CurationTrainingSpec = Field(default_factory=CurationTrainingSpec)
+
+
 class LaunchSpec(_Section):
     """How the SFT and RL stages run: in the ``cogstar run`` process (``launcher = "none"``,
     the default), or as multi-process jobs: ``accelerate launch --config_file CONFIG [ARGS] -m
@@ -308,6 +371,7 @@ class Spec(BaseSettings):
     experiment: ExperimentSpec
     data: DataSpec = Field(default_factory=DataSpec)
     model: ModelSpec = Field(default_factory=ModelSpec)
+    curation: CurationSpec = Field(default_factory=CurationSpec)
     priming: PrimingSpec = Field(default_factory=PrimingSpec)
     sft: SFTSpec = Field(default_factory=SFTSpec)
     rl: RLSpec = Field(default_factory=RLSpec)
@@ -412,6 +476,7 @@ def _problems(spec: Spec) -> list[Problem]:
             f"{_round_up(sft.global_batch, sft.micro_batch)}) or a micro_batch that divides it",
         )
     _rl_problems(spec, found)
+    _curation_problems(spec, found)
     top_k, samples = max(spec.eval.k), spec.eval.samples
     if top_k > samples:
         found.add(
@@ -442,6 +507,86 @@ _BACKEND_EXAMPLES = {
     "priming": ("anthropic", "claude-3-5-sonnet-20241022"),
     "behaviors": ("openai", "gpt-4o-mini"),
 }
+
+
+_CURATION_BACKEND = (
+    'provider = "openai", model = "Qwen/Qwen2.5-32B-Instruct", '
+    'base_url = "http://127.0.0.1:8000/v1", api_key_env = "none"'
+)
+
+
+def _curation_problems(spec: Spec, found: _Found) -> None:
+    c = spec.curation
+    if c.min_total_rich <= c.max_total_minimized:
+        found.add(
+            ("curation", "min_total_rich"),
+            f"{c.min_total_rich} does not exceed curation.max_total_minimized "
+            f"({c.max_total_minimized}), so a document could fall in both pools",
+            f"set min_total_rich above {c.max_total_minimized} or lower max_total_minimized",
+        )
+    source = c.source
+    forms = '"hf:open-web-math/open-web-math", "sample:400" or a .jsonl/.parquet file'
+    if source.startswith("hf:"):
+        if not source[3:].partition(":")[0].strip():
+            found.add(("curation", "source"), "'hf:' names no dataset", f"write e.g. {forms}")
+        elif c.limit is None:
+            found.add(
+                ("curation", "limit"),
+                f"no limit: the whole of {source} would be labelled (millions of documents)",
+                "set curation.limit to the documents to read, e.g. limit = 100000",
+            )
+    elif source.startswith("sample:"):
+        if not re.fullmatch(r"sample:\d+(:\d+)?", source):
+            found.add(
+                ("curation", "source"), f"{source!r} is not sample:<n>[:<seed>]", f"use {forms}"
+            )
+    elif Path(source).suffix not in (".jsonl", ".parquet"):
+        found.add(("curation", "source"), f"{source!r} is not a document source", f"use {forms}")
+    elif not Path(source).expanduser().exists():
+        found.add(
+            ("curation", "source"),
+            f"no file {source!r} (a relative path starts at the current directory)",
+            "give the path of an existing document file",
+        )
+    shared = [
+        axis
+        for axis in spec.sweep
+        if axis.startswith("curation.")
+        and axis != "curation.pool"
+        and not (axis + ".").startswith("curation.training.")
+    ]
+    for axis in shared:
+        found.add(
+            ("sweep", axis),
+            "the curated data is shared by the cells, so only curation.pool and "
+            "curation.training.* can vary",
+            "sweep curation.pool or curation.training.*, or write a second spec",
+        )
+    if c.pool == "none":
+        return
+    if c.rewriter_backend is None:
+        found.add(
+            ("curation", "rewriter_backend"),
+            "continued pretraining on a curated pool needs an LLM to rewrite the documents, "
+            "and none is given",
+            f"add [curation.rewriter_backend] with {_CURATION_BACKEND}, "
+            'or set curation.pool = "none"',
+        )
+    if c.labeller == "llm" and c.labeller_backend is None:
+        found.add(
+            ("curation", "labeller_backend"),
+            'curation.labeller = "llm" needs an LLM judge and none is given',
+            f'add [curation.labeller_backend] with {_CURATION_BACKEND}, or use labeller = "heuristic"',
+        )
+    tr = c.training
+    if tr.global_batch % tr.micro_batch:
+        found.add(
+            ("curation", "training", "global_batch"),
+            f"{tr.global_batch} is not a multiple of curation.training.micro_batch "
+            f"({tr.micro_batch})",
+            f"use a multiple of {tr.micro_batch} (e.g. "
+            f"{_round_up(tr.global_batch, tr.micro_batch)}) or a micro_batch that divides it",
+        )
 
 
 def _data_problems(spec: Spec, found: _Found) -> None:
@@ -567,12 +712,17 @@ def _sweep_problems(sweep: Mapping[str, list[Any]], found: _Found) -> None:
 
 
 def _closest(word: str, options: Iterable[str]) -> list[str]:
-    """The most similar option (as a 0- or 1-item list): by spelling, else by a shared prefix."""
+    """The most similar option (as a 0- or 1-item list): one that the word extends or
+    abbreviates by 4 or more letters ("evaluation" -> "eval", not the similar-looking
+    "curation"), else by spelling, else by any shared prefix."""
     options = list(options)
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    if not close:
-        close = [o for o in options if word.startswith(o) or o.startswith(word)][:1]
-    return close
+
+    def prefixed(o: str) -> bool:
+        return word.startswith(o) or o.startswith(word)
+
+    close = [o for o in options if min(len(o), len(word)) >= 4 and prefixed(o)][:1]
+    close = close or difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return close or [o for o in options if prefixed(o)][:1]
 
 
 def _round_up(n: int, m: int) -> int:
@@ -1076,8 +1226,17 @@ def dump_toml(spec: Spec) -> str:
                 table(f"{name}.{_key(k)}", v)
 
     for section, data in spec.model_dump(mode="json", exclude_none=True).items():
+        if section == "curation" and spec.curation == CurationSpec() and not _curates(spec):
+            continue  # left out while unused, so run folders made before it still match
         table(section, data)
     return "\n".join(lines)
+
+
+def _curates(spec: Spec) -> bool:
+    """Whether some cell of ``spec`` continues pretraining on a curated pool."""
+    return spec.curation.pool != "none" or any(
+        v != "none" for v in spec.sweep.get("curation.pool", [])
+    )
 
 
 def _key(key: str) -> str:
@@ -1203,10 +1362,81 @@ def _shared_stages(cells: Sequence[Cell], rates: Rates) -> list[Stage]:
                 out.append(
                     Stage("base model", None, f"load {model.source}", seconds=None, note="download")
                 )
+        curation = cell.spec.curation
+        key = "curation" + spec_hash(curation_inputs(curation))
+        if curation.pool != "none" and key not in seen:
+            seen.add(key)
+            out.append(_curation_stage(curation))
     return out
 
 
-def _cell_stages(cell: Cell, rates: Rates) -> list[Stage]:
+def curation_inputs(curation: CurationSpec) -> dict[str, Any]:
+    """What the curated data depends on: the section without the pool a cell trains on, its
+    training settings, and where the LLMs are reached (``base_url``, ``api_key_env``: the same
+    model served elsewhere gives the same data)."""
+    data = curation.model_dump(mode="json", exclude={"pool", "training"})
+    for key in ("labeller_backend", "rewriter_backend"):
+        if data[key] is not None:
+            data[key] = {k: data[key][k] for k in ("provider", "model")}
+    return data
+
+
+def curation_documents(curation: CurationSpec) -> int | None:
+    """How many documents curation reads, when known before reading them (a ``limit``, or
+    the size of a ``sample:<n>`` source); None otherwise."""
+    sample = re.fullmatch(r"sample:(\d+)(:\d+)?", curation.source)
+    n = int(sample.group(1)) if sample else None
+    if curation.limit is not None:
+        n = curation.limit if n is None else min(n, curation.limit)
+    return n
+
+
+def _curation_stage(c: CurationSpec) -> Stage:
+    docs = curation_documents(c)
+    writer = c.rewriter_backend.model if c.rewriter_backend else "?"
+    judge = "heuristic"
+    if c.labeller == "llm":
+        judge = c.labeller_backend.model if c.labeller_backend else "?"
+    if docs is None:
+        what = f"label every document of {c.source} ({judge}), rewrite both pools with {writer}"
+        return Stage("curation", None, what, seconds=None, note="API-bound")
+    # each document is in at most one pool; an invalid rewrite is asked again `retries` times
+    rewritten = docs if c.rewrite_limit is None else min(docs, 2 * c.rewrite_limit)
+    requests = rewritten * (1 + c.retries)
+    if c.labeller == "llm":
+        requests += docs * (len(BEHAVIORS) + 1)  # one per behavior, one for problem/solution
+    what = (
+        f"label {docs:,} documents of {c.source} ({judge}), rewrite the rich and minimized "
+        f"pools with {writer}: <= {requests:,} requests"
+    )
+    return Stage("curation", None, what, docs, docs * c.max_tokens, seconds=None, note="API-bound")
+
+
+def _pretraining_stage(cell: Cell, rates: Rates) -> Stage:
+    c, name = cell.spec.curation, cell.name
+    tr = c.training
+    tokens = int(c.budget_tokens * (1 - c.test_fraction) * tr.epochs)
+    sequences = 0
+    what = f"continue pretraining {tr.epochs:g} epoch{'' if tr.epochs == 1 else 's'}"
+    if tr.max_steps > 0:
+        sequences = tr.max_steps * tr.global_batch
+        tokens = min(tokens, sequences * tr.max_length)
+        what = f"continue pretraining {tr.max_steps:,} steps x {tr.global_batch} sequences"
+    what += f" on the {c.pool} pool ({_count(c.budget_tokens)} tokens)"
+    tiny = cell.spec.model.source == "tiny"
+    seconds = tokens / rates.pretrain_tokens_per_step * rates.pretrain_s_per_step
+    return Stage(
+        "continued pretraining",
+        name,
+        what,
+        sequences,
+        tokens,
+        seconds if tiny else None,
+        note="" if tiny else "hardware",
+    )
+
+
+def _cell_stages(cell: Cell, rates: Rates, curating: bool = False) -> list[Stage]:
     spec, name = cell.spec, cell.name
     tiny = spec.model.source == "tiny"
 
@@ -1215,6 +1445,10 @@ def _cell_stages(cell: Cell, rates: Rates) -> list[Stage]:
 
     hardware = "" if tiny else "hardware"
     out: list[Stage] = []
+    if spec.curation.pool != "none":
+        out.append(_pretraining_stage(cell, rates))
+    elif curating:
+        out.append(Stage("continued pretraining", name, "", skipped="curation.pool = none"))
     pr = spec.priming
     if cell.condition == "unprimed":
         out.append(Stage("priming", name, "", skipped="unprimed"))
@@ -1292,8 +1526,9 @@ def plan(spec: Spec, rates: Rates = TINY_CPU_RATES) -> Plan:
     """
     cells = expand_cells(spec)
     result = Plan(spec.experiment.name, spec.run_dir, cells, _shared_stages(cells, rates))
+    curating = any(c.spec.curation.pool != "none" for c in cells)
     for cell in cells:
-        result.stages += _cell_stages(cell, rates)
+        result.stages += _cell_stages(cell, rates, curating)
     return result
 
 
