@@ -48,10 +48,13 @@ def openai_server(reply: Callable[[str], str]) -> Iterator[tuple[str, list[dict[
                     "usage": {"prompt_tokens": 10, "completion_tokens": 3},
                 }
             ).encode()
-            self.send_response(200)
-            self.send_header("content-length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
+            try:
+                self.send_response(200)
+                self.send_header("content-length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client is gone (a test killed it): nobody to answer
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(

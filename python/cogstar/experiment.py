@@ -5,10 +5,14 @@
 
 The stages, in order (see DESIGN.md for the run directory they fill):
 
-* ``shared``: ``data`` (RL train and test puzzles, priming puzzles) and the base model;
-* per cell: ``priming`` (the condition's SFT set and its card), ``sft``, ``eval@0`` (the
-  starting policy), ``rl`` (PPO or GRPO with checkpoints every ``save_every`` steps), then
-  ``eval@N`` and ``behaviors@N`` for each evaluated checkpoint.
+* ``shared``: ``data`` (RL train and test puzzles, priming puzzles), the base model, and
+  ``curate`` when a cell continues pretraining (``[curation]``: documents, labels, the rich
+  and minimized pools, their rewrites and token-budgeted datasets, in ``shared/curation/``);
+* per cell: ``continued_pretraining`` on the cell's curated pool (when ``curation.pool`` is
+  not ``none``; its checkpoint is the cell's base model from then on), ``priming`` (the
+  condition's SFT set and its card), ``sft``, ``eval@0`` (the starting policy), ``rl`` (PPO
+  or GRPO with checkpoints every ``save_every`` steps), then ``eval@N`` and ``behaviors@N``
+  for each evaluated checkpoint.
 
 Each stage is keyed by a hash of everything it depends on. A finished stage with the same
 hash is never redone; an interrupted one is rerun and resumes from its own checkpoints (SFT
@@ -21,9 +25,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,10 +39,21 @@ from typing import Any
 import cogstar
 from cogstar import runs
 from cogstar.progress import Reporter
-from cogstar.spec import Cell, PPOSpec, Spec, dump_toml, eval_steps, expand_cells, load_spec
+from cogstar.spec import (
+    Cell,
+    CurationSpec,
+    PPOSpec,
+    Spec,
+    curation_documents,
+    curation_inputs,
+    dump_toml,
+    eval_steps,
+    expand_cells,
+    load_spec,
+)
 from cogstar.tasks import is_heldout
 
-__all__ = ["ExperimentError", "prepare_shared", "run_cell", "run_experiment"]
+__all__ = ["ExperimentError", "curate", "prepare_shared", "run_cell", "run_experiment"]
 
 BEHAVIORS = ("verification", "backtracking", "subgoal", "backward")
 
@@ -160,6 +177,10 @@ class Paths:
     root: Path
 
     @property
+    def cpt(self) -> Path:
+        return self.root / "cpt"
+
+    @property
     def priming(self) -> Path:
         return self.root / "priming"
 
@@ -184,6 +205,13 @@ class Context:
     run: runs.RunDir
     report: Reporter
     hashes: dict[str, str] = field(default_factory=dict)
+    made: dict[str, str] = field(default_factory=dict)  # model folder -> hash of its stage
+
+
+def _model_key(ctx: Context, model: Path | str) -> str:
+    """What a stage that starts from ``model`` depends on: the inputs hash of the stage that
+    wrote it, or the folder / hub id itself for a model the run did not make."""
+    return ctx.made.get(str(model), str(model))
 
 
 def base_model(spec: Spec, report: Reporter) -> Path | str:
@@ -259,6 +287,8 @@ def _backend(spec: Any, cache: Path) -> Any:
     options: dict[str, Any] = {"cache_dir": cache}
     if spec.base_url:
         options["base_url"] = spec.base_url
+    if spec.api_key_env is not None:  # else the provider's own variable
+        options["api_key_env"] = None if spec.api_key_env.lower() == "none" else spec.api_key_env
     cls = OpenAIBackend if spec.provider == "openai" else AnthropicBackend
     return cls(model=spec.model, **options)
 
@@ -268,6 +298,253 @@ def _token_counter(model: Path | str) -> Callable[[str], int]:
 
     tok = load_tokenizer(model)
     return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+
+
+# --------------------------------------------------------------------------- curation
+
+POOLS = ("rich", "minimized")
+
+
+def curate(ctx: Context, cells: Sequence[Cell], base: Path | str) -> dict[str, Path]:
+    """The shared ``curate`` stage, when some of ``cells`` continues pretraining.
+
+    Returns ``{"curation/<pool>": folder}`` for both pools (``train.jsonl``, ``test.jsonl``,
+    ``card.json``); nothing when no cell curates. The cells differ at most in
+    ``curation.pool`` and ``curation.training`` (the spec checks it), so the first curating
+    cell's section stands for all. Token counts (truncation and budget) use ``base``'s
+    tokenizer, so the stage depends on it too.
+    """
+    curating = [c for c in cells if c.spec.curation.pool != "none"]
+    if not curating:
+        return {}
+    settings = curating[0].spec.curation
+    root = ctx.run.shared_dir() / "curation"
+    inputs = {"curation": curation_inputs(settings), "tokenizer": str(base)}
+    with ctx.run.lock(runs.SHARED), _stage(ctx, runs.SHARED, "curate", inputs, [root]) as handle:
+        if handle is not None:
+            _curate(ctx, settings, root, base, handle)
+    return {f"curation/{pool}": root / "datasets" / pool for pool in POOLS}
+
+
+def _curate(
+    ctx: Context, c: CurationSpec, root: Path, base: Path | str, handle: runs.StageHandle
+) -> None:
+    """Documents, labels, pools, rewrites, datasets: each step resumes on its own (finished
+    files are kept, labels and rewrites skip the ids already written), and LLM replies are
+    cached outside ``root``, so a killed stage asks no question twice."""
+    from cogstar.pretrain import label, rewrite, select
+    from cogstar.pretrain.budget import build_pool_dataset
+
+    unit = runs.SHARED
+    cache = ctx.run.shared_dir() / "llm_cache"
+    documents = root / "documents.jsonl"
+    if not documents.exists():
+        _read_documents(ctx, c, documents, _token_counter(base))
+    with documents.open(encoding="utf-8") as f:
+        n = sum(1 for line in f if line.strip())
+    if n == 0:
+        raise ExperimentError(
+            f"curation.source {c.source!r}: no documents (all blank or none); give a source "
+            "with text, e.g. hf:open-web-math/open-web-math"
+        )
+    handle.info["documents"] = n
+
+    labels = root / "labels.jsonl"
+    judge = None if c.labeller == "heuristic" else _backend(c.labeller_backend, cache)
+    ctx.report.begin(unit, "curate: labels", n)
+    try:
+        stats: Any = label.label_documents(
+            _documents(documents),
+            labels,
+            backend=judge,
+            judge=c.labeller,
+            progress=lambda done, _total: ctx.report.advance_to(done),
+        )
+    finally:
+        if judge is not None:
+            judge.close()
+    handle.info["labels"] = _throughput(stats)
+
+    rules = select.SelectionRules(c.min_total_rich, c.min_distinct_rich, c.max_total_minimized)
+    pools = select.select_pools(label.read_labels(labels), rules)
+    select.write_pools(pools, root)
+    handle.info["pools"] = {
+        "rich": len(pools.rich),
+        "minimized": len(pools.minimized),
+        "dropped": pools.dropped,
+        "reasons": dict(pools.reasons),
+    }
+
+    chosen = {pool: _rewrite_sample(getattr(pools, pool), c) for pool in POOLS}
+    wanted = {i for ids in chosen.values() for i in ids}
+    texts = {d.id: d for d in _documents(documents) if d.id in wanted}
+    writer = _backend(c.rewriter_backend, cache)
+    handle.info["rewrites"] = {}
+    try:
+        for pool in POOLS:
+            ctx.report.begin(unit, f"curate: rewrite {pool}", len(chosen[pool]))
+            stats = rewrite.rewrite_documents(
+                [texts[i] for i in chosen[pool]],
+                pool,
+                root / "rewrites" / f"{pool}.jsonl",
+                backend=writer,
+                retries=c.retries,
+                progress=lambda done, _total: ctx.report.advance_to(done),
+            )
+            handle.info["rewrites"][pool] = _throughput(stats)
+    finally:
+        writer.close()
+
+    handle.info["datasets"] = {}
+    for pool in POOLS:
+        path = root / "rewrites" / f"{pool}.jsonl"
+        rewrites = rewrite.read_rewrites(path) if path.exists() else []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = build_pool_dataset(
+                rewrites,
+                pool,
+                root / "datasets",
+                budget_tokens=c.budget_tokens,
+                tokenizer_source=base,
+                test_fraction=c.test_fraction,
+                seed=c.seed,
+            )
+        for warning in caught:  # a pool short of its budget
+            ctx.report.log(f"curation, {pool} pool: {warning.message}")
+        handle.info["datasets"][pool] = {
+            "train_records": ds.train_records,
+            "test_records": ds.test_records,
+            "train_tokens": ds.train_tokens,
+            "test_tokens": ds.test_tokens,
+            "dropped_by_budget": ds.dropped_by_budget,
+        }
+        handle.outputs[pool] = str(ds.train.parent)
+    handle.outputs.update({"documents": str(documents), "labels": str(labels)})
+
+
+def _read_documents(ctx: Context, c: CurationSpec, out: Path, count: Callable[[str], int]) -> None:
+    """Read and truncate the source's documents into ``out`` (complete or absent)."""
+    from cogstar.pretrain.sources import iter_documents
+
+    ctx.report.begin(runs.SHARED, "curate: documents", curation_documents(c) or 0)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    n = 0
+    with tmp.open("w", encoding="utf-8") as f:
+        docs = iter_documents(c.source, limit=c.limit, max_tokens=c.max_tokens, count_tokens=count)
+        for n, doc in enumerate(docs, 1):
+            f.write(json.dumps(doc.to_json(), ensure_ascii=False) + "\n")
+            if n % 64 == 0:
+                ctx.report.advance_to(n)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, out)
+    ctx.report.advance_to(n)
+
+
+def _documents(path: Path) -> Iterator[Any]:
+    """The documents of a finished ``documents.jsonl``, one at a time."""
+    from cogstar.pretrain import Document
+
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield Document(**json.loads(line))
+
+
+def _rewrite_sample(ids: Sequence[str], c: CurationSpec) -> list[str]:
+    """The pool's documents to rewrite: all, or a seeded ``rewrite_limit`` of them."""
+    if c.rewrite_limit is None or len(ids) <= c.rewrite_limit:
+        return list(ids)
+    return sorted(random.Random(c.seed).sample(list(ids), c.rewrite_limit))
+
+
+def _throughput(stats: Any) -> dict[str, Any]:
+    """A LabelStats / RewriteStats as manifest info: counts, speed, requests and cost."""
+    out: dict[str, Any] = {
+        "summary": str(stats),
+        "done": stats.done,
+        "skipped": stats.skipped,
+        "seconds": round(stats.seconds, 3),
+        "docs_per_second": round(stats.docs_per_second, 3),
+        "cost_usd": stats.cost,
+    }
+    for name in ("failed", "retried"):
+        if hasattr(stats, name):
+            out[name] = getattr(stats, name)
+    if stats.usage is not None:
+        u = stats.usage
+        out.update(
+            requests=u.requests,
+            cache_hits=u.cache_hits,
+            input_tokens=u.input_tokens,
+            output_tokens=u.output_tokens,
+        )
+    return out
+
+
+def _continued_pretraining(
+    ctx: Context, cell: Cell, paths: Paths, shared: dict[str, Path], base: Path | str
+) -> Path:
+    """Continue pretraining ``base`` on the cell's curated pool; returns ``cpt/final``."""
+    from cogstar import priming
+    from cogstar.pretrain.train import run_continued_pretraining
+
+    spec = cell.spec
+    c = spec.curation
+    folder = shared.get(f"curation/{c.pool}")
+    if folder is None:
+        raise ExperimentError(
+            f"cell {cell.name}: no curated {c.pool} pool; run the shared stage first "
+            "(cogstar.experiment.curate), as run_experiment does"
+        )
+    train_file, test_file = folder / "train.jsonl", folder / "test.jsonl"
+    inputs = {
+        "training": c.training.model_dump(),
+        "pool": c.pool,
+        "data": ctx.hashes[f"{runs.SHARED}/curate"],
+        "base": _model_key(ctx, base),
+    }
+    final = paths.cpt / "final"
+    with _stage(ctx, cell.name, "continued_pretraining", inputs, [paths.cpt]) as handle:
+        if handle is not None:
+            records = list(priming.read_records(train_file))
+            if not records:
+                raise ExperimentError(
+                    f"{train_file}: the {c.pool} pool has no records (see "
+                    f"{folder / 'card.json'}); read more documents (curation.limit) or loosen "
+                    "the selection (curation.min_total_rich, max_total_minimized)"
+                )
+            valid = list(priming.read_records(test_file)) or None
+            settings = c.training.to_settings()
+            ctx.report.begin(cell.name, "continued_pretraining", _sft_steps(len(records), settings))
+            if spec.launch.launcher != "none":
+                args = [str(base), str(train_file), str(paths.cpt), *_options(settings), "--quiet"]
+                if valid:
+                    args += ["--valid", str(test_file)]
+                _launch(ctx, spec, "cogstar.pretrain.train", args, paths.cpt / "launch.log")
+            else:
+                final = run_continued_pretraining(
+                    base,
+                    records,
+                    paths.cpt,
+                    settings,
+                    eval_records=valid,
+                    quiet=True,
+                    on_log=lambda entry: ctx.report.advance_to(
+                        int(entry.get("step", 0)), loss=entry.get("loss")
+                    ),
+                )
+            handle.outputs["model"] = str(final)
+            handle.info.update({"pool": c.pool, "records": len(records)})
+    if not (final / "config.json").exists():
+        raise ExperimentError(
+            f"{final}: the continued-pretraining checkpoint is missing; delete {paths.cpt} and "
+            "rerun `cogstar run`"
+        )
+    ctx.made[str(final)] = ctx.hashes[f"{cell.name}/continued_pretraining"]
+    return final
 
 
 def _priming(
@@ -320,7 +597,7 @@ def _sft(
     inputs = {
         "sft": spec.sft.model_dump(),
         "priming": ctx.hashes[f"{cell.name}/priming"],
-        "base": str(base),
+        "base": _model_key(ctx, base),
     }
     final = paths.sft / "final"
     with _stage(ctx, cell.name, "sft", inputs, [paths.sft]) as handle:
@@ -353,6 +630,7 @@ def _sft(
         raise ExperimentError(
             f"{final}: the SFT checkpoint is missing; delete {paths.sft} and rerun `cogstar run`"
         )
+    ctx.made[str(final)] = ctx.hashes[f"{cell.name}/sft"]
     return final
 
 
@@ -371,12 +649,13 @@ def _rl(ctx: Context, cell: Cell, paths: Paths, start: Path | str, train_file: P
     inputs = {
         "algorithm": spec.rl.algorithm,
         "settings": section.model_dump(),
-        "start": ctx.hashes.get(f"{cell.name}/sft", str(start)),
+        "start": _model_key(ctx, start),
         "data": ctx.hashes[f"{runs.SHARED}/data"],
     }
     with _stage(ctx, cell.name, "rl", inputs, [paths.rl]) as handle:
         if handle is None:
             return
+        handle.info["start"] = str(start)
         puzzles = read_puzzles(train_file)
         ctx.report.begin(cell.name, spec.rl.algorithm, section.steps)
         if isinstance(section, PPOSpec) and spec.launch.launcher != "none":
@@ -486,7 +765,9 @@ def _evaluate(
     spec = cell.spec
     inputs = {
         "eval": spec.eval.model_dump(),
-        "policy": ctx.hashes.get(f"{cell.name}/rl" if step else f"{cell.name}/sft", str(policy)),
+        "policy": ctx.hashes.get(f"{cell.name}/rl", str(policy))
+        if step
+        else _model_key(ctx, policy),
         "step": step,
         "data": ctx.hashes[f"{runs.SHARED}/data"],
     }
@@ -543,6 +824,8 @@ def run_cell(ctx: Context, cell: Cell, shared: dict[str, Path], base: Path | str
     paths = Paths(ctx.run.cell_dir(cell.name))
     with ctx.run.lock(cell.name):
         ctx.report.cell(cell.name)
+        if cell.spec.curation.pool != "none":
+            base = _continued_pretraining(ctx, cell, paths, shared, base)
         start: Path | str = base
         if cell.condition != "unprimed":
             files = _priming(ctx, cell, paths, shared, base)
@@ -581,6 +864,7 @@ def run_experiment(
     with report.live(total_cells=len(chosen)):
         shared = prepare_shared(ctx)
         base = base_model(spec, report)
+        shared.update(curate(ctx, chosen, base))
         for cell in chosen:
             run_cell(ctx, cell, shared, base)
             report.cell_done(cell.name)
