@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -254,9 +255,12 @@ def test_continued_pretraining_as_a_torchrun_job(
     """`[launch]`: the stage runs `python -m cogstar.pretrain.train` under torchrun, here on
     the datasets the whole run curated."""
     run_dir, _ = whole
+    with socket.socket() as free:  # a port no other test run is using
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
     overrides = [
         'launch.launcher="torchrun"',
-        'launch.args=["--nproc_per_node", "1", "--master_port", "29571"]',
+        f'launch.args=["--nproc_per_node", "1", "--master_port", "{port}"]',
         f'experiment.out="{tmp_path}"',
     ]
     spec = load_spec(run_dir.parent.parent / "curated.toml", overrides, env={})

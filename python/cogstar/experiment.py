@@ -866,7 +866,9 @@ def run_experiment(
         base = base_model(spec, report)
         shared.update(curate(ctx, chosen, base))
         for cell in chosen:
-            run_cell(ctx, cell, shared, base)
+            # a sweep over model.source gives each cell its own base model
+            own = base if cell.spec.model == spec.model else base_model(cell.spec, report)
+            run_cell(ctx, cell, shared, own)
             report.cell_done(cell.name)
     if make_report and len(chosen) == len(all_cells):
         from cogstar.report import build_report
