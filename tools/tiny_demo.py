@@ -21,7 +21,7 @@ from cogstar.ppo.trainer import PPOSettings, run_ppo
 from cogstar.priming import build_priming_set, priming_puzzles
 from cogstar.sft import SFTSettings, run_sft
 from cogstar.tasks import is_heldout
-from cogstar.tiny import default_dir, pretrain
+from cogstar.tiny import base_dir
 
 
 def main() -> None:
@@ -41,10 +41,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, object] = {}
     t0 = time.time()
-    base = args.base or default_dir()
-    if not (base / "config.json").exists():
-        pretrain(base)
-    report["pretrain_s"] = round(time.time() - t0, 1)
+    base = args.base or base_dir()
     # held-out test puzzles, disjoint from the SFT and RL puzzles
     pool = priming_puzzles(8000, seed=11, sizes=(3,))
     held = [p for p in pool if is_heldout(p.numbers, p.target)]
