@@ -45,25 +45,14 @@ from cogstar.pretrain.rewrite import read_rewrites  # noqa: E402
 from cogstar.progress import Reporter  # noqa: E402
 from cogstar.spec import BackendSpec, dump_toml, expand_cells, load_spec  # noqa: E402
 from loopback import openai_server  # noqa: E402
+from micro import DATA_AND_MODEL, RL_AND_EVAL  # noqa: E402
 
 SPEC = """\
 [experiment]
 name = "curated"
 out = "{out}"
 
-[data]
-train = 64
-test = 8
-sizes = [3]
-value_range = [1, 24]
-target_range = [10, 25]
-numbers_below_target = true
-rules = "classic"
-
-[model]
-source = "tiny"
-dtype = "float32"
-
+{data_and_model}
 [curation]
 source = "{source}"
 labeller = "{labeller}"
@@ -92,31 +81,7 @@ max_length = 256
 save_steps = 1
 dtype = "float32"
 
-[ppo]
-steps = 2
-prompts_per_step = 4
-samples_per_prompt = 2
-max_response_tokens = 24
-actor_lr = 1e-4
-critic_lr = 1e-3
-actor_minibatch_prompts = 2
-critic_minibatch_prompts = 2
-micro_batch = 8
-save_every = 1
-dtype = "float32"
-
-[eval]
-max_new_tokens = 24
-batch_size = 8
-every = 1
-dtype = "float32"
-
-[behaviors]
-sample = 0
-
-[report]
-paper = "none"
-
+{rl_and_eval}
 [sweep]
 condition = ["unprimed"]
 "curation.pool" = ["rich", "minimized"]
@@ -165,7 +130,16 @@ def _write_spec(
     tmp: Path, url: str, source: str = "sample:24", labeller: str = "heuristic"
 ) -> Path:
     path = tmp / "curated.toml"
-    path.write_text(SPEC.format(out=tmp / "runs", url=url, source=source, labeller=labeller))
+    path.write_text(
+        SPEC.format(
+            out=tmp / "runs",
+            url=url,
+            source=source,
+            labeller=labeller,
+            data_and_model=DATA_AND_MODEL,
+            rl_and_eval=RL_AND_EVAL,
+        )
+    )
     return path
 
 

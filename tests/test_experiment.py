@@ -19,25 +19,14 @@ torch.set_num_threads(1)
 from cogstar import runs  # noqa: E402
 from cogstar.experiment import ExperimentError, run_experiment  # noqa: E402
 from cogstar.progress import Reporter  # noqa: E402
+from micro import DATA_AND_MODEL, RL_AND_EVAL  # noqa: E402
 
 MICRO = """\
 [experiment]
 name = "micro"
 out = "{out}"
 
-[data]
-train = 64
-test = 8
-sizes = [3]
-value_range = [1, 24]
-target_range = [10, 25]
-numbers_below_target = true
-rules = "classic"
-
-[model]
-source = "tiny"
-dtype = "float32"
-
+{data_and_model}
 [priming]
 count = 16
 validation = 0
@@ -52,31 +41,7 @@ max_length = 256
 save_steps = 1
 dtype = "float32"
 
-[ppo]
-steps = 2
-prompts_per_step = 4
-samples_per_prompt = 2
-max_response_tokens = 24
-actor_lr = 1e-4
-critic_lr = 1e-3
-actor_minibatch_prompts = 2
-critic_minibatch_prompts = 2
-micro_batch = 8
-save_every = 1
-dtype = "float32"
-
-[eval]
-max_new_tokens = 24
-batch_size = 8
-every = 1
-dtype = "float32"
-
-[behaviors]
-sample = 0
-
-[report]
-paper = "none"
-
+{rl_and_eval}
 [sweep]
 condition = ["unprimed", "all_strategies"]
 """
@@ -86,7 +51,9 @@ STEPS = (0, 1, 2)
 
 def _spec(tmp: Path) -> Path:
     path = tmp / "micro.toml"
-    path.write_text(MICRO.format(out=tmp / "runs"))
+    path.write_text(
+        MICRO.format(out=tmp / "runs", data_and_model=DATA_AND_MODEL, rl_and_eval=RL_AND_EVAL)
+    )
     return path
 
 
@@ -216,3 +183,28 @@ def test_sft_and_ppo_as_two_process_jobs(tmp_path: Path) -> None:
     # outcomes are gathered from both processes: 4 prompts x 2 samples per step
     assert [sum(m["outcomes"].values()) for m in metrics] == [8, 8]
     assert json.loads((cell / "eval" / "step_000002.summary.json").read_text())["n"] == 8
+
+
+def test_ctrl_c_stops_at_a_safe_point_and_the_run_resumes(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    cmd = [sys.executable, "-m", "cogstar.cli", "run", str(spec), "--json-log", "--no-report"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event.get("stage") == "ppo" and event.get("done") == 1:
+            proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+            break
+    proc.stdout.read()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130
+    assert "stopped" in err and "run the same command again" in err
+    run_dir = tmp_path / "runs" / "micro"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    statuses = {s["status"] for c in manifest["cells"].values() for s in c["stages"].values()}
+    assert "interrupted" in statuses and "running" not in statuses
+    run_experiment(spec, report=Reporter("quiet"), make_report=False)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    for cell in manifest["cells"].values():
+        assert all(s["status"] == "done" for s in cell["stages"].values())

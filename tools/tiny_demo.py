@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 
-import cogstar
 from cogstar.evaluate import EvalSettings, evaluate
 from cogstar.ppo.trainer import PPOSettings, run_ppo
 from cogstar.priming import build_priming_set, priming_puzzles
@@ -64,7 +63,12 @@ def main() -> None:
         records,
         out / "sft",
         SFTSettings(
-            epochs=args.sft_epochs, lr=args.sft_lr, global_batch=32, micro_batch=16, max_length=512, save_steps=1000
+            epochs=args.sft_epochs,
+            lr=args.sft_lr,
+            global_batch=32,
+            micro_batch=16,
+            max_length=512,
+            save_steps=1000,
         ),
     )
     report["sft_s"] = round(time.time() - t, 1)

@@ -46,6 +46,7 @@ from rich.table import Table
 
 from cogstar._core import CogstarError
 from cogstar.behaviors import BEHAVIORS
+from cogstar.priming import CONDITIONS, CONTROLS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -575,18 +576,7 @@ def ranking(results: RunResults, paper: str | None) -> Table:
 # Figures
 
 # Fixed colours for the known conditions (tab10), so every report colours them alike.
-_KNOWN = (
-    "unprimed",
-    "all_strategies",
-    "only_backtracking",
-    "backtracking_verification",
-    "backtracking_subgoal",
-    "backtracking_backward",
-    "negative_control",
-    "no_positive",
-    "empty_cot",
-    "dots",
-)
+_KNOWN = ("unprimed", *CONDITIONS, *CONTROLS)
 _TAB10 = (
     "#1f77b4",
     "#ff7f0e",

@@ -1,0 +1,45 @@
+"""The smallest study that exercises every stage on the shipped tiny model: the spec
+sections the `cogstar run` tests share (a handful of puzzles, 2 PPO steps of 4 prompts x 2
+samples, 24-token responses, evaluation at every step)."""
+
+DATA_AND_MODEL = """\
+[data]
+train = 64
+test = 8
+sizes = [3]
+value_range = [1, 24]
+target_range = [10, 25]
+numbers_below_target = true
+rules = "classic"
+
+[model]
+source = "tiny"
+dtype = "float32"
+"""
+
+RL_AND_EVAL = """\
+[ppo]
+steps = 2
+prompts_per_step = 4
+samples_per_prompt = 2
+max_response_tokens = 24
+actor_lr = 1e-4
+critic_lr = 1e-3
+actor_minibatch_prompts = 2
+critic_minibatch_prompts = 2
+micro_batch = 8
+save_every = 1
+dtype = "float32"
+
+[eval]
+max_new_tokens = 24
+batch_size = 8
+every = 1
+dtype = "float32"
+
+[behaviors]
+sample = 0
+
+[report]
+paper = "none"
+"""
