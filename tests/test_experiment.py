@@ -208,3 +208,21 @@ def test_ctrl_c_stops_at_a_safe_point_and_the_run_resumes(tmp_path: Path) -> Non
     manifest = json.loads((run_dir / "manifest.json").read_text())
     for cell in manifest["cells"].values():
         assert all(s["status"] == "done" for s in cell["stages"].values())
+
+
+def test_bad_inputs_name_the_file_and_what_to_rerun(tmp_path: Path) -> None:
+    from cogstar.experiment import Paths, checkpoint, read_puzzles
+    from cogstar.spec import load_spec
+
+    bad = tmp_path / "train.jsonl"
+    bad.write_text('{"numbers": [1, 2], "target": 3}\n{"numbers": [1, 2], "target"\n{}\n')
+    with pytest.raises(runs.RunDataError, match=r"train\.jsonl:2"):
+        read_puzzles(bad)
+    bad.write_text('{"numbers": [1, 2], "target": 3}\n{"numbers": [1, 2]}\n')
+    with pytest.raises(ExperimentError, match=r"train\.jsonl:2: not a puzzle"):
+        read_puzzles(bad)
+    with pytest.raises(ExperimentError, match="rerun `cogstar run SPEC` to rebuild the data"):
+        read_puzzles(tmp_path / "missing.jsonl")
+    spec = load_spec(_spec(tmp_path))
+    with pytest.raises(ExperimentError, match=r"step_000001.*no checkpoint for step 1; rerun"):
+        checkpoint(spec, Paths(tmp_path / "cell"), "start", 1)
