@@ -35,26 +35,19 @@ from pathlib import Path
 from typing import Any
 
 from cogstar.priming import PrimingRecord
+from cogstar.sft import SFTSettings
 
 __all__ = ["ContinuedPretrainingSettings", "main", "run_continued_pretraining"]
 
 
 @dataclass(frozen=True)
-class ContinuedPretrainingSettings:
-    """Continued-pretraining hyper-parameters: one pass, a short warm-up, then cosine decay."""
+class ContinuedPretrainingSettings(SFTSettings):
+    """Continued-pretraining hyper-parameters: SFT's fields, with defaults for one pass, a short
+    warm-up, then cosine decay."""
 
     epochs: float = 1.0
-    lr: float = 1e-5
     warmup_ratio: float = 0.03
-    weight_decay: float = 0.01
-    adam_beta2: float = 0.95
-    global_batch: int = 64
-    micro_batch: int = 8
-    max_length: int = 2048
-    max_steps: int = -1  # > 0 overrides epochs (smoke tests)
     save_steps: int = 100
-    seed: int = 0
-    dtype: str = "bfloat16"  # the model's dtype on GPU; CPU runs use float32
 
     def check(self, world_size: int = 1) -> None:
         """Raise ``ValueError`` when the batch sizes do not divide or a value is out of range."""
