@@ -210,8 +210,19 @@ class Context:
 
 def _model_key(ctx: Context, model: Path | str) -> str:
     """What a stage that starts from ``model`` depends on: the inputs hash of the stage that
-    wrote it, or the folder / hub id itself for a model the run did not make."""
-    return ctx.made.get(str(model), str(model))
+    wrote it; for the tiny base, its name and version (not where cogstar is installed, so a
+    reinstall elsewhere redoes nothing); else the folder / hub id itself."""
+    made = ctx.made.get(str(model))
+    if made is not None:
+        return made
+    from cogstar import tiny
+
+    path = Path(model)
+    if path == tiny.packaged_dir():
+        return f"tiny-shipped-v{tiny.TINY_VERSION}"
+    if path.parent == tiny.default_dir().parent and path.name.startswith("tiny-base-"):
+        return path.name
+    return str(model)
 
 
 def base_model(spec: Spec, report: Reporter) -> Path | str:
@@ -319,7 +330,7 @@ def curate(ctx: Context, cells: Sequence[Cell], base: Path | str) -> dict[str, P
         return {}
     settings = curating[0].spec.curation
     root = ctx.run.shared_dir() / "curation"
-    inputs = {"curation": curation_inputs(settings), "tokenizer": str(base)}
+    inputs = {"curation": curation_inputs(settings), "tokenizer": _model_key(ctx, base)}
     with ctx.run.lock(runs.SHARED), _stage(ctx, runs.SHARED, "curate", inputs, [root]) as handle:
         if handle is not None:
             _curate(ctx, settings, root, base, handle)
