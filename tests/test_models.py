@@ -91,3 +91,28 @@ def test_a_replaced_tokenizer_is_caught_and_the_file_wins(
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", mangled)
     loaded = models.load_tokenizer(tmp_path)
     assert loaded("x 125 = 5")["input_ids"] == tok("x 125 = 5")["input_ids"]
+
+
+def test_tiny_corpus_is_behavior_free_and_prose_keeps_the_answers() -> None:
+    import random
+
+    from cogstar import tiny
+    from cogstar.tasks import is_heldout
+
+    plain = tiny.pretraining_corpus(400, seed=2)
+    assert plain == tiny.pretraining_corpus(400, seed=2, prose_share=0.0)  # the shipped recipe
+    mixed = tiny.pretraining_corpus(400, seed=2, prose_share=0.5)
+    prose = [d for d in mixed if "Step 1:" not in d]
+    assert 120 < len(prose) < 280  # about half retold
+    for docs in (plain, mixed):
+        counts = cogstar.count_behaviors_batch([d.split("Assistant:")[1] for d in docs])
+        assert sum(c.verification + c.backtracking + c.subgoal + c.backward for c in counts) == 0
+    # retelling keeps the steps and the answer, so the reward is unchanged
+    puzzle = cogstar.generate_puzzles(1, seed=5, sizes=(3,), rules="classic")[0]
+    trace = cogstar.synthesize_trace(puzzle.numbers, puzzle.target, "negative_control", seed=1)
+    told = tiny.prose_derivation(trace.text, list(puzzle.numbers), puzzle.target, random.Random(0))
+    assert str(puzzle.target) in told.split("\n")[1]
+    for text in (trace.text, told):
+        assert cogstar.score("Assistant: " + text, puzzle.numbers, puzzle.target).value == 1.0
+    # no pretraining puzzle comes from the reserved test share
+    assert not any(is_heldout(p.numbers, p.target) for p in tiny.pretraining_puzzles(500))

@@ -493,7 +493,9 @@ def _run(args: argparse.Namespace) -> int:
 def _tiny_pretrain(args: argparse.Namespace) -> int:
     from cogstar.tiny import pretrain
 
-    out = pretrain(args.out, steps=args.steps, size=args.size, seed=args.seed)
+    out = pretrain(
+        args.out, steps=args.steps, size=args.size, seed=args.seed, prose_share=args.prose_share
+    )
     console.print(f"wrote {out}")
     return 0
 
@@ -663,6 +665,12 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--steps", type=int, default=3000)
     tiny.add_argument("--size", choices=("tiny", "small"), default="tiny")
     tiny.add_argument("--seed", type=int, default=0)
+    tiny.add_argument(
+        "--prose-share",
+        type=float,
+        default=0.0,
+        help="share of derivations retold as behavior-free prose (0 for the shipped model)",
+    )
     tiny.set_defaults(run=_tiny_pretrain)
 
     report = sub.add_parser(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from pathlib import Path
 
 import cogstar
@@ -28,6 +29,7 @@ __all__ = [
     "pretrain",
     "pretraining_corpus",
     "pretraining_puzzles",
+    "prose_derivation",
     "tokenizer_corpus",
 ]
 
@@ -75,22 +77,49 @@ def pretraining_puzzles(count: int, seed: int = 0) -> list[cogstar.Puzzle]:
     return [p for p in pool if not is_heldout(p.numbers, p.target)][:count]
 
 
-def pretraining_corpus(count: int, seed: int = 0) -> list[str]:
+_OPENINGS = (
+    "The numbers are {numbers} and the target is {target}.",
+    "We have {numbers} and need to reach {target}.",
+    "Let me use {numbers} to make {target}.",
+)
+_LINKS = (("First,", "Then", "Next,", "Finally,"), ("Start with", "Then", "After that,", "Last,"))
+
+
+def prose_derivation(trace: str, numbers: list[int], target: int, rng: random.Random) -> str:
+    """A ``negative_control`` trace retold as prose: the numbers and target restated, then
+    the same steps joined by plain connectives, then the same answer. No checking, going
+    back, intermediate goals or working backward: still behavior-free (the rule-based
+    counter finds none), but in sentences rather than ``Step k:`` lines."""
+    steps = re.findall(r"Step \d+: (.+)", trace)
+    answer = trace[trace.index("<answer>") :]
+    listed = ", ".join(str(n) for n in numbers[:-1]) + f" and {numbers[-1]}"
+    opening = rng.choice(_OPENINGS).format(numbers=listed, target=target)
+    links = rng.choice(_LINKS)
+    said = " ".join(f"{links[min(i, 3)]} {step}." for i, step in enumerate(steps))
+    return f"<think>\n{opening}\n{said}\n</think>\n{answer}"
+
+
+def pretraining_corpus(count: int, seed: int = 0, prose_share: float = 0.0) -> list[str]:
     """``count`` documents: a Countdown prompt followed by a direct derivation.
 
     Each derivation is the ``negative_control`` style (``Step k: a op b = c`` lines, then
     the answer), correct for about half of the puzzles and ending on a wrong answer for the
     rest. So the base model learns the format, to take the numbers from the prompt and to
     do the arithmetic, without any of the four behaviors, and is not yet a good solver.
+    ``prose_share`` of the derivations are retold as prose (:func:`prose_derivation`), which
+    gives the base some language before priming; the shipped model used 0.
     """
     rng = random.Random(seed)
     puzzles = pretraining_puzzles(count, seed=seed)
     right = cogstar.synthesize_traces(puzzles, "negative_control", seed=seed)
     wrong = cogstar.synthesize_traces(puzzles, "negative_control", seed=seed, wrong_answer=True)
-    return [
-        priming_prompt(p.numbers, p.target) + (r if rng.random() < 0.5 else w).text
-        for p, r, w in zip(puzzles, right, wrong, strict=True)
-    ]
+    docs = []
+    for p, r, w in zip(puzzles, right, wrong, strict=True):
+        text = (r if rng.random() < 0.5 else w).text
+        if prose_share > 0 and rng.random() < prose_share:
+            text = prose_derivation(text, list(p.numbers), p.target, rng)
+        docs.append(priming_prompt(p.numbers, p.target) + text)
+    return docs
 
 
 def default_dir(size: str = "tiny") -> Path:
@@ -157,6 +186,7 @@ def pretrain(
     lr: float = 3e-3,
     size: str = "tiny",
     seed: int = 0,
+    prose_share: float = 0.0,
     progress: bool = True,
 ) -> Path:
     """Pretrain the tiny base model on :func:`pretraining_corpus` and save it to ``out``.
@@ -179,7 +209,9 @@ def pretrain(
     torch.manual_seed(seed)
     tok = models.tiny_tokenizer()
     model = AutoModelForCausalLM.from_config(models.tiny_config(tok, size=size))  # type: ignore[no-untyped-call]
-    docs = pretraining_corpus(max(2000, steps * batch_size * seq_len // 150), seed=seed)
+    docs = pretraining_corpus(
+        max(2000, steps * batch_size * seq_len // 150), seed=seed, prose_share=prose_share
+    )
     ids: list[int] = []
     for d in docs:
         ids += tok(d)["input_ids"] + [tok.eos_token_id]
@@ -222,6 +254,7 @@ def pretrain(
                 "lr": lr,
                 "size": size,
                 "seed": seed,
+                "prose_share": prose_share,
                 "final_loss": loss.item(),
                 "seconds": round(time.time() - start, 1),
                 "tokens": steps * batch_size * seq_len,
