@@ -24,11 +24,11 @@ from cogstar.pretrain.budget import (  # noqa: E402
 from cogstar.pretrain.train import (  # noqa: E402
     ContinuedPretrainingSettings,
     _config,
-    _dataset,
     main,
     run_continued_pretraining,
 )
 from cogstar.priming import read_records, split_completion, write_records  # noqa: E402
+from cogstar.sft import records_dataset as _dataset  # noqa: E402
 from cogstar.tasks import priming_prompt  # noqa: E402
 from cogstar.tiny import packaged_dir  # noqa: E402
 

@@ -55,7 +55,7 @@ def test_sft_uses_completion_only_loss_with_eos(tiny_dir: Path) -> None:
     """The TRL tokenization we rely on: prompt tokens masked, EOS closing the completion."""
     from trl import SFTConfig, SFTTrainer
 
-    from cogstar.sft import _dataset
+    from cogstar.sft import records_dataset as _dataset
 
     records = build_priming_set("negative_control", priming_puzzles(2, seed=2))
     model, tok = models.load_policy(tiny_dir, dtype="float32")

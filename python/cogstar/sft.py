@@ -24,7 +24,15 @@ from typing import Any
 
 from cogstar.priming import PrimingRecord
 
-__all__ = ["SFTSettings", "run_sft", "train_to_final"]
+__all__ = [
+    "SFTSettings",
+    "records_dataset",
+    "run_sft",
+    "settings_cli",
+    "train_on_records",
+    "train_to_final",
+    "trainer_config",
+]
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,8 @@ class SFTSettings:
             )
 
 
-def _dataset(records: Sequence[PrimingRecord]) -> Any:
+def records_dataset(records: Sequence[PrimingRecord]) -> Any:
+    """A ``datasets.Dataset`` of prompt/completion pairs, as TRL's SFTTrainer takes them."""
     from datasets import Dataset  # type: ignore[import-untyped]
 
     return Dataset.from_dict(
@@ -61,68 +70,87 @@ def _dataset(records: Sequence[PrimingRecord]) -> Any:
     )
 
 
-def run_sft(
+def trainer_config(
+    settings: SFTSettings, out: Path, *, completion_only: bool, **overrides: Any
+) -> Any:
+    """The SFTConfig of a run on prompt/completion records: loss on the completion only
+    (priming) or on every token (continued pretraining); one record per sequence."""
+    import torch
+    from trl.trainer.sft_config import SFTConfig
+
+    on_gpu = torch.cuda.is_available()
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    options: dict[str, Any] = {
+        "output_dir": str(out / "trainer"),
+        "num_train_epochs": settings.epochs,
+        "max_steps": settings.max_steps,
+        "learning_rate": settings.lr,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": settings.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        "weight_decay": settings.weight_decay,
+        "adam_beta1": 0.9,
+        "adam_beta2": settings.adam_beta2,
+        "per_device_train_batch_size": settings.micro_batch,
+        "gradient_accumulation_steps": settings.global_batch // (settings.micro_batch * world),
+        "max_length": settings.max_length,
+        "completion_only_loss": completion_only,
+        "packing": False,  # one record per sequence, as priming and RL see it
+        "save_strategy": "steps",
+        "save_steps": settings.save_steps,
+        "save_total_limit": 2,
+        "logging_steps": 1,
+        "report_to": [],
+        "seed": settings.seed,
+        "bf16": on_gpu and settings.dtype == "bfloat16",
+        "use_cpu": not on_gpu,
+        "dataloader_num_workers": 0,
+    }
+    options.update(overrides)
+    return SFTConfig(**options)
+
+
+def train_on_records(
     model: str | Path,
     records: Sequence[PrimingRecord],
     out: str | Path,
-    settings: SFTSettings | None = None,
+    settings: SFTSettings,
     *,
+    completion_only: bool,
     eval_records: Sequence[PrimingRecord] | None = None,
     log: list[dict[str, float]] | None = None,
     on_log: Callable[[dict[str, float]], None] | None = None,
     quiet: bool = False,
+    empty: str = "no records to train on",
 ) -> Path:
-    """Prime ``model`` (hub id or folder) on ``records``; returns ``out/final``.
+    """Train ``model`` on prompt/completion ``records`` with TRL's SFTTrainer; returns
+    ``out/final`` (the stage behind :func:`run_sft` and continued pretraining).
 
-    A finished run (``out/final`` exists) is not redone. ``log`` receives the trainer's log
-    entries (loss, learning rate, …) if given, and ``on_log`` is called with each entry (with
-    its ``step``) as it comes; ``quiet`` turns off the trainer's own progress bar.
+    A finished run (``out/final`` exists) is not redone; ``empty`` is the error for no records.
+    ``log`` collects the trainer's log entries and ``on_log`` gets each (with its ``step``);
+    ``quiet`` turns off the trainer's own progress output.
     """
     import torch
     from transformers import TrainerCallback
-    from trl.trainer.sft_config import SFTConfig
+    from transformers.trainer_callback import PrinterCallback
     from trl.trainer.sft_trainer import SFTTrainer
 
     from cogstar.models import load_policy
 
-    settings = settings or SFTSettings()
     out = Path(out)
     final = out / "final"
     if final.exists():
         return final
     if not records:
-        raise ValueError("no priming records to train on; build the priming set first")
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    settings.check(world)
-    on_gpu = torch.cuda.is_available()
-    dtype = settings.dtype if on_gpu else "float32"
+        raise ValueError(empty)
+    settings.check(int(os.environ.get("WORLD_SIZE", "1")))
+    dtype = settings.dtype if torch.cuda.is_available() else "float32"
     policy, tok = load_policy(model, dtype=dtype)
     tok.padding_side = "right"  # training pads on the right
-    config = SFTConfig(
-        output_dir=str(out / "trainer"),
-        num_train_epochs=settings.epochs,
-        max_steps=settings.max_steps,
-        learning_rate=settings.lr,
-        lr_scheduler_type="cosine",
-        warmup_steps=settings.warmup_ratio,  # a float below 1 is a ratio of the total steps
-        weight_decay=settings.weight_decay,
-        adam_beta1=0.9,
-        adam_beta2=settings.adam_beta2,
-        per_device_train_batch_size=settings.micro_batch,
-        gradient_accumulation_steps=settings.global_batch // (settings.micro_batch * world),
-        max_length=settings.max_length,
-        completion_only_loss=True,
-        packing=False,
-        save_strategy="steps",
-        save_steps=settings.save_steps,
-        save_total_limit=2,
-        logging_steps=1,
-        report_to=[],
-        seed=settings.seed,
-        bf16=on_gpu and dtype == "bfloat16",
-        use_cpu=not on_gpu,
+    config = trainer_config(
+        settings,
+        out,
+        completion_only=completion_only,
         eval_strategy="epoch" if eval_records else "no",
-        dataloader_num_workers=0,
         disable_tqdm=quiet,
     )
 
@@ -140,16 +168,41 @@ def run_sft(
     trainer = SFTTrainer(
         model=policy,
         args=config,
-        train_dataset=_dataset(records),
-        eval_dataset=_dataset(eval_records) if eval_records else None,
+        train_dataset=records_dataset(records),
+        eval_dataset=records_dataset(eval_records) if eval_records else None,
         processing_class=tok,
         callbacks=[_Log()],
     )
     if quiet:  # without tqdm the trainer prints every log entry instead
-        from transformers.trainer_callback import PrinterCallback
-
         trainer.remove_callback(PrinterCallback)
     return train_to_final(trainer, tok, out)
+
+
+def run_sft(
+    model: str | Path,
+    records: Sequence[PrimingRecord],
+    out: str | Path,
+    settings: SFTSettings | None = None,
+    *,
+    eval_records: Sequence[PrimingRecord] | None = None,
+    log: list[dict[str, float]] | None = None,
+    on_log: Callable[[dict[str, float]], None] | None = None,
+    quiet: bool = False,
+) -> Path:
+    """Prime ``model`` (hub id or folder) on ``records``, loss on the completions only;
+    returns ``out/final`` (see :func:`train_on_records` for the options)."""
+    return train_on_records(
+        model,
+        records,
+        out,
+        settings or SFTSettings(),
+        completion_only=True,
+        eval_records=eval_records,
+        log=log,
+        on_log=on_log,
+        quiet=quiet,
+        empty="no priming records to train on; build the priming set first",
+    )
 
 
 def train_to_final(trainer: Any, tokenizer: Any, out: Path) -> Path:
@@ -170,31 +223,49 @@ def train_to_final(trainer: Any, tokenizer: Any, out: Path) -> Path:
     return final
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cogstar.sft MODEL RECORDS OUT [--valid FILE] [--epochs 5 ...]``: prime a
-    model from the command line, in one process or under ``accelerate launch``."""
+def settings_cli(
+    argv: Sequence[str] | None,
+    prog: str,
+    description: str | None,
+    settings_type: type[SFTSettings],
+    train: Callable[..., Path],
+    done: str,
+) -> int:
+    """``prog MODEL RECORDS OUT [--valid FILE] [--quiet] [--<field> value ...]``: run ``train``
+    from the command line, one option per settings field, in one process or under
+    ``accelerate launch``; only the first process prints ``done`` and the result."""
     import argparse
     import dataclasses
 
     from cogstar.priming import read_records
 
-    ap = argparse.ArgumentParser(prog="python -m cogstar.sft", description=main.__doc__)
-    ap.add_argument("model", help="hub id or folder of the model to prime")
-    ap.add_argument("records", type=Path, help="priming records (JSONL or Parquet)")
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("model", help="hub id or folder of the model to train")
+    ap.add_argument("records", type=Path, help="training records (JSONL or Parquet)")
     ap.add_argument("out", type=Path, help="output folder (the model goes to OUT/final)")
-    ap.add_argument("--valid", type=Path, default=None, help="validation records")
-    for f in dataclasses.fields(SFTSettings):
-        ap.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
+    ap.add_argument("--valid", type=Path, default=None, help="evaluation records")
+    ap.add_argument("--quiet", action="store_true", help="no trainer progress output")
+    names = [f.name for f in dataclasses.fields(settings_type)]
+    defaults = settings_type()
+    for name in names:
+        value = getattr(defaults, name)
+        ap.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
     args = ap.parse_args(argv)
-    settings = SFTSettings(
-        **{f.name: getattr(args, f.name) for f in dataclasses.fields(SFTSettings)}
-    )
+    settings = settings_type(**{n: getattr(args, n) for n in names})
     valid = list(read_records(args.valid)) if args.valid else None
-    final = run_sft(
-        args.model, list(read_records(args.records)), args.out, settings, eval_records=valid
-    )
-    print(f"primed model: {final}")
+    records = list(read_records(args.records))
+    final = train(args.model, records, args.out, settings, eval_records=valid, quiet=args.quiet)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"{done}: {final}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m cogstar.sft MODEL RECORDS OUT [--valid FILE] [--epochs 5 ...]``: prime a
+    model from the command line, in one process or under ``accelerate launch``."""
+    return settings_cli(
+        argv, "python -m cogstar.sft", main.__doc__, SFTSettings, run_sft, "primed model"
+    )
 
 
 if __name__ == "__main__":
