@@ -283,7 +283,7 @@ def run_ppo(
         stats: dict[str, list[float]] = {
             k: [] for k in ("pg_loss", "clipfrac", "entropy", "vf_loss", "vf_clipfrac")
         }
-        rows = len(texts)
+        rows = len(texts)  # this process's rollouts
         # per process; gradients are averaged across processes, so an update sees the
         # configured number of prompts in all
         actor_mb = settings.actor_minibatch_prompts // world * settings.samples_per_prompt
@@ -335,18 +335,18 @@ def run_ppo(
             torch.stack([mask.sum(), (kl * mask).sum()]).to(torch.float32), "sum"
         ).tolist()
         n_tokens, kl_sum = float(sums[0]), float(sums[1])
-        rows = len(everyone)
+        total = len(everyone)  # rollouts of every process
         outcome_counts = Counter(o for _, o, _ in everyone)
         record: dict[str, Any] = {
             "step": step,
-            "reward": sum(v for v, _, _ in everyone) / rows,
-            "accuracy": sum(v == 1.0 for v, _, _ in everyone) / rows,
+            "reward": sum(v for v, _, _ in everyone) / total,
+            "accuracy": sum(v == 1.0 for v, _, _ in everyone) / total,
             "outcomes": dict(sorted(outcome_counts.items())),
             "kl": kl_sum / max(1.0, n_tokens),
             **{name: sum(xs) / max(1, len(xs)) for name, xs in stats.items()},
             "explained_variance": explained_variance(old_values, returns, mask).item(),
-            "response_tokens": n_tokens / rows,
-            "response_chars": sum(c for _, _, c in everyone) / rows,
+            "response_tokens": n_tokens / total,
+            "response_chars": sum(c for _, _, c in everyone) / total,
             "rollout_tokens_per_s": n_tokens / max(1e-9, t_rollout - t0),
             "seconds": {
                 "rollout": t_rollout - t0,
