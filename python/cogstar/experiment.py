@@ -619,7 +619,7 @@ def _sft(
             total = _sft_steps(len(records), settings)
             ctx.report.begin(cell.name, "sft", total)
             if spec.launch.launcher != "none":
-                args = [str(base), str(files[0]), str(paths.sft), *_options(settings)]
+                args = [str(base), str(files[0]), str(paths.sft), *_options(settings), "--quiet"]
                 if valid:
                     args += ["--valid", str(files[1])]
                 _launch(ctx, spec, "cogstar.sft", args, paths.sft / "launch.log")
