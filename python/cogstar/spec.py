@@ -1273,7 +1273,7 @@ class Rates:
     sft_s_per_sequence: float = 0.040  # one training sequence, forward + backward
     ppo_s_per_step: float = 3.0  # one step of ...
     ppo_reference_tokens: int = 16 * 4 * 96  # ... 16 prompts x 4 samples x 96 response tokens
-    eval_s_per_token: float = 0.0015  # one generated token, batch-amortised
+    eval_s_per_token: float = 0.0005  # one generated token, batch-amortised (priming_sweep)
 
 
 TINY_CPU_RATES = Rates()
