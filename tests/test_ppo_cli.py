@@ -39,3 +39,6 @@ def test_accelerate_configs_parse_and_name_their_launch_command(path: Path) -> N
     assert f"accelerate launch --config_file configs/accelerate/{path.name}" in path.read_text()
     if config["distributed_type"] == "FSDP":
         assert config["fsdp_config"]["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
+    if config["distributed_type"] == "DEEPSPEED":
+        ds = config["deepspeed_config"]["deepspeed_config_file"]
+        assert (Path(__file__).parents[1] / ds).is_file(), ds

@@ -34,15 +34,31 @@ class Critic(nn.Module):
         h = self.backbone(
             input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
         ).last_hidden_state
-        values: Tensor = self.value_head(h.float()).squeeze(-1)
+        # the head's dtype: fp32 normally, bf16 when a DeepSpeed engine has cast the model
+        values: Tensor = self.value_head(h.to(self.value_head.weight.dtype)).float().squeeze(-1)
         if prompt_len is not None:
             values = values[:, prompt_len - 1 : -1]
         return values
 
-    def save(self, out: str | Path) -> None:
+    def save(self, out: str | Path, state_dict: dict[str, Tensor] | None = None) -> None:
+        """Write the backbone as a model folder and the head as ``value_head.pt``.
+
+        ``state_dict`` (the whole critic's, e.g. gathered from FSDP shards) replaces the
+        module's own tensors.
+        """
         out = Path(out)
-        self.backbone.save_pretrained(out)
-        torch.save(self.value_head.state_dict(), out / "value_head.pt")
+        if state_dict is None:
+            self.backbone.save_pretrained(out)
+            torch.save(self.value_head.state_dict(), out / "value_head.pt")
+            return
+        body = {
+            k[len("backbone.") :]: v for k, v in state_dict.items() if k.startswith("backbone.")
+        }
+        head = {
+            k[len("value_head.") :]: v for k, v in state_dict.items() if k.startswith("value_head.")
+        }
+        self.backbone.save_pretrained(out, state_dict=body)
+        torch.save({k: v.detach().cpu() for k, v in head.items()}, out / "value_head.pt")
 
 
 def load_critic(source: str | Path, *, dtype: str) -> Critic:

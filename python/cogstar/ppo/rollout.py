@@ -75,8 +75,10 @@ class HFRollout:
         temperature: float = 1.0,
         top_p: float = 1.0,
         greedy: bool = False,
+        synced_gpus: bool = False,
     ) -> None:
-        self.model = model
+        self.model = model  # may be None until the first sync_weights
+        self.synced_gpus = synced_gpus  # FSDP: every process runs as many decoding steps
         self.tok = tokenizer
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
@@ -95,6 +97,8 @@ class HFRollout:
             "pad_token_id": self.tok.pad_token_id,
             "eos_token_id": self.tok.eos_token_id,
         }
+        if self.synced_gpus:
+            kwargs["synced_gpus"] = True
         if self.greedy:
             kwargs |= {"do_sample": False}
         else:

@@ -56,6 +56,8 @@ from cogstar.tasks import rl_prompt
 
 __all__ = ["PPOSettings", "latest_checkpoint", "run_ppo"]
 
+_STATE = "accelerate"  # the resumable state inside a checkpoint folder
+
 
 @dataclass(frozen=True)
 class PPOSettings:
@@ -83,7 +85,9 @@ class PPOSettings:
     reward_mode: str = "tinyzero"
     save_every: int = 10
     seed: int = 0
-    dtype: str = "bfloat16"  # on GPU; CPU runs use float32
+    dtype: str = "bfloat16"  # GPU compute dtype: autocast over fp32 master weights
+    rollout: str = "hf"  # "hf" (model.generate) or "vllm" (GPU, optional extra)
+    vllm_gpu_memory: float = 0.3  # share of GPU memory the colocated vLLM engine may take
 
     def check(self, processes: int = 1) -> None:
         if self.prompts_per_step % processes:
@@ -104,10 +108,23 @@ class PPOSettings:
                     f"ppo.{name} ({mb}) must divide ppo.prompts_per_step "
                     f"({self.prompts_per_step}) so every update sees full groups; change one"
                 )
+        if self.rollout not in ("hf", "vllm"):
+            raise ValueError(f"ppo.rollout must be 'hf' or 'vllm', got {self.rollout!r}")
+        if self.rollout == "vllm" and _sharded():
+            raise ValueError(
+                "ppo.rollout = 'vllm' runs on one GPU or under DDP; under FSDP or DeepSpeed "
+                "use ppo.rollout = 'hf'"
+            )
         if self.reward_mode not in ("tinyzero", "strict"):
             raise ValueError(
                 f"ppo.reward_mode must be 'tinyzero' or 'strict', got {self.reward_mode!r}"
             )
+
+
+def _sharded() -> bool:
+    from cogstar.ppo.distributed import deepspeed_launched, fsdp_launched
+
+    return deepspeed_launched() or fsdp_launched()
 
 
 def latest_checkpoint(out: str | Path) -> Path | None:
@@ -170,34 +187,81 @@ def run_ppo(
     from transformers import AutoModelForCausalLM
 
     from cogstar.models import load_tokenizer, torch_dtype
+    from cogstar.ppo import distributed as dist
 
     settings = settings or PPOSettings()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    acc = Accelerator(log_with=list(trackers) or None, cpu=not torch.cuda.is_available())
-    rank, world = acc.process_index, acc.num_processes
-    settings.check(world)
-    on_gpu = acc.device.type == "cuda"
-    dtype = settings.dtype if on_gpu else "float32"
+    on_gpu = torch.cuda.is_available()
+    prec = dist.precision(settings.dtype, on_gpu)
+    world_env = int(os.environ.get("WORLD_SIZE", "1"))
+    settings.check(world_env)
     resume = latest_checkpoint(out)
-    source = resume / "actor" if resume else Path(model)
-    tok = load_tokenizer(source)
+    if resume is not None and not (resume / _STATE).is_dir():
+        raise RuntimeError(
+            f"{resume}: checkpoint written by an older cogstar (no {_STATE}/ folder); "
+            "move it aside and rerun PPO, or finish the run with the cogstar that wrote it"
+        )
+    tok = load_tokenizer(model)
     tok.padding_side = "left"
-    actor = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch_dtype(dtype))
-    critic: Critic = load_critic(resume / "critic" if resume else model, dtype=dtype)
-    reference = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch_dtype(dtype))
+    mixed = prec.mixed if on_gpu else None  # on CPU Accelerate follows the launcher
+    deepspeed = dist.deepspeed_launched()
+    if deepspeed:
+        actor_rows = settings.actor_minibatch_prompts // world_env * settings.samples_per_prompt
+        critic_rows = settings.critic_minibatch_prompts // world_env * settings.samples_per_prompt
+        for name, rows in (("actor", actor_rows), ("critic", critic_rows)):
+            if rows % settings.micro_batch:
+                raise ValueError(
+                    f"under DeepSpeed ppo.micro_batch ({settings.micro_batch}) must divide the "
+                    f"{name} mini-batch each process sees ({rows} sequences); change one"
+                )
+        plugins = dist.deepspeed_plugins(
+            micro_batch=settings.micro_batch,
+            actor_accumulation=actor_rows // settings.micro_batch,
+            critic_accumulation=critic_rows // settings.micro_batch,
+            processes=world_env,
+            grad_clip=settings.grad_clip,
+            mixed=prec.mixed,
+        )
+        acc = Accelerator(
+            log_with=list(trackers) or None, mixed_precision=mixed, deepspeed_plugins=plugins
+        )
+        critic_acc, ref_acc = Accelerator(), Accelerator()
+    else:
+        acc = Accelerator(log_with=list(trackers) or None, cpu=not on_gpu, mixed_precision=mixed)
+        critic_acc = ref_acc = acc
+    rank, world = acc.process_index, acc.num_processes
+    # what Accelerate settled on (on CPU: the launcher's choice)
+    prec = dist.precision(
+        settings.dtype, on_gpu, {"ACCELERATE_MIXED_PRECISION": acc.mixed_precision}
+    )
+    if deepspeed:
+        acc.state.enable_deepspeed_plugin("actor")
+    actor = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch_dtype(prec.trained))
+    actor_opt = torch.optim.AdamW(actor.parameters(), lr=settings.actor_lr, weight_decay=0.0)
+    if deepspeed:
+        actor, actor_opt = acc.prepare(actor, actor_opt)
+        acc.state.enable_deepspeed_plugin("critic")
+    critic: Critic = load_critic(model, dtype=prec.trained)
+    critic_opt = torch.optim.AdamW(critic.parameters(), lr=settings.critic_lr, weight_decay=0.0)
+    if deepspeed:
+        critic, critic_opt = critic_acc.prepare(critic, critic_opt)
+        acc.state.enable_deepspeed_plugin("reference")
+    else:
+        actor, critic, actor_opt, critic_opt = acc.prepare(actor, critic, actor_opt, critic_opt)
+    reference = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch_dtype(prec.frozen))
     reference.requires_grad_(False)
     reference.train(False)
-    actor_opt = torch.optim.AdamW(actor.parameters(), lr=settings.actor_lr, weight_decay=0.0)
-    critic_opt = torch.optim.AdamW(critic.parameters(), lr=settings.critic_lr, weight_decay=0.0)
-    actor, critic, actor_opt, critic_opt = acc.prepare(actor, critic, actor_opt, critic_opt)
-    reference = reference.to(acc.device)
+    reference = ref_acc.prepare(reference) if deepspeed else reference.to(acc.device)
+    if deepspeed:
+        acc.state.enable_deepspeed_plugin("actor")
+    states = {"shared": acc} if critic_acc is acc else {"actor": acc, "critic": critic_acc}
     step = 0
     if resume is not None:
         state = json.loads((resume / "state.json").read_text())
         step = state["step"]
-        actor_opt.load_state_dict(torch.load(resume / "actor_opt.pt", weights_only=False))
-        critic_opt.load_state_dict(torch.load(resume / "critic_opt.pt", weights_only=False))
+        for name, owner in states.items():
+            owner.load_state(str(resume / _STATE / name))
         own = resume / _rng_name(rank)
         _set_rng_state(torch.load(own if own.exists() else resume / "rng.pt", weights_only=False))
     else:
@@ -206,14 +270,23 @@ def run_ppo(
         random.seed(settings.seed + rank)
         if acc.is_main_process:
             (out / "settings.json").write_text(json.dumps(asdict(settings), indent=2))
+    if acc.is_main_process:
+        (out / "run.json").write_text(
+            json.dumps(
+                {
+                    "precision": prec.describe(),
+                    "mixed_precision": prec.mixed,
+                    "distributed": acc.distributed_type.value,
+                    "processes": world,
+                    "device": str(acc.device),
+                    "rollout": settings.rollout,
+                },
+                indent=2,
+            )
+        )
     if trackers:
         acc.init_trackers("cogstar-ppo", config=asdict(settings))
-    engine = HFRollout(
-        acc.unwrap_model(actor),
-        tok,
-        max_new_tokens=settings.max_response_tokens,
-        temperature=settings.temperature,
-    )
+    engine = _engine(settings, model, tok, synced=dist.fsdp_launched() and world > 1)
     n = len(puzzles)
     per = settings.prompts_per_step
     metrics_file = out / "metrics.jsonl"
@@ -232,13 +305,15 @@ def run_ppo(
         texts = [rl_prompt(p.numbers, p.target) for p in chosen]
         prompt_ids, prompt_mask = encode_prompts(tok, texts, acc.device, settings.max_prompt_tokens)
         # 1. rollout
-        engine.sync_weights(acc.unwrap_model(actor))
-        parts = [
-            engine.generate(
-                prompt_ids[i : i + settings.micro_batch], prompt_mask[i : i + settings.micro_batch]
-            )
-            for i in range(0, len(texts), settings.micro_batch)
-        ]
+        with dist.generation_model(actor, acc) as policy:
+            engine.sync_weights(policy)
+            parts = [
+                engine.generate(
+                    prompt_ids[i : i + settings.micro_batch],
+                    prompt_mask[i : i + settings.micro_batch],
+                )
+                for i in range(0, len(texts), settings.micro_batch)
+            ]
         width = max(b.response_ids.shape[1] for b in parts)
 
         def pad(x: Any, value: float, width: int = width) -> Any:
@@ -269,7 +344,8 @@ def run_ppo(
             for i in range(0, len(texts), settings.micro_batch):
                 mb = _slice(batch, slice(i, i + settings.micro_batch))
                 old_lp.append(token_logprobs(actor, mb, settings.temperature)[0])
-                ref_lp.append(token_logprobs(reference, mb, settings.temperature)[0])
+                with acc.autocast():  # the same arithmetic as the prepared actor
+                    ref_lp.append(token_logprobs(reference, mb, settings.temperature)[0])
                 values.append(critic(mb.input_ids, mb.attention_mask, mb.prompt_ids.shape[1]))
             old_logprobs = torch.cat(old_lp)
             ref_logprobs = torch.cat(ref_lp)
@@ -288,6 +364,9 @@ def run_ppo(
         # configured number of prompts in all
         actor_mb = settings.actor_minibatch_prompts // world * settings.samples_per_prompt
         critic_mb = settings.critic_minibatch_prompts // world * settings.samples_per_prompt
+        # DeepSpeed divides each micro-batch loss by its accumulation count itself
+        actor_gas = -(-actor_mb // settings.micro_batch) if deepspeed else 1
+        critic_gas = -(-critic_mb // settings.micro_batch) if deepspeed else 1
         for _ in range(settings.ppo_epochs):
             perm = torch.randperm(rows)
             for s in range(0, rows, actor_mb):
@@ -302,8 +381,8 @@ def run_ppo(
                         lp, old_logprobs[sub], advantages[sub], mb.response_mask, settings.clip
                     )
                     ent_mean = masked_mean(ent, mb.response_mask)
-                    loss = (loss_pi - settings.entropy_coef * ent_mean) * len(sub) / len(idx)
-                    acc.backward(loss)
+                    share = len(sub) / len(idx) * actor_gas
+                    acc.backward((loss_pi - settings.entropy_coef * ent_mean) * share)
                     stats["pg_loss"].append(loss_pi.item())
                     stats["clipfrac"].append(clipfrac.item())
                     stats["entropy"].append(ent_mean.item())
@@ -319,10 +398,10 @@ def run_ppo(
                     loss_v, vclip = value_loss(
                         v, old_values[sub], returns[sub], mb.response_mask, settings.value_clip
                     )
-                    acc.backward(loss_v * len(sub) / len(idx))
+                    critic_acc.backward(loss_v * len(sub) / len(idx) * critic_gas)
                     stats["vf_loss"].append(loss_v.item())
                     stats["vf_clipfrac"].append(vclip.item())
-                acc.clip_grad_norm_(critic.parameters(), settings.grad_clip)
+                critic_acc.clip_grad_norm_(critic.parameters(), settings.grad_clip)
                 critic_opt.step()
         t_update = time.perf_counter()
         step += 1
@@ -362,11 +441,11 @@ def run_ppo(
             flat = {k: v for k, v in record.items() if isinstance(v, int | float)}
             acc.log(flat, step=step)
         if step % settings.save_every == 0 or step == settings.steps:
-            last = _save(out, step, acc, actor, critic, actor_opt, critic_opt, tok)
+            last = _save(out, step, acc, states, actor, critic, tok)
         if on_step is not None:
             on_step(record)
-    if stop_after is not None and last is not None and int(last.name[5:]) != step:
-        last = _save(out, step, acc, actor, critic, actor_opt, critic_opt, tok)
+    if stop_after is not None and step > 0 and (last is None or int(last.name[5:]) != step):
+        last = _save(out, step, acc, states, actor, critic, tok)
     acc.wait_for_everyone()
     if trackers:
         acc.end_training()
@@ -396,16 +475,16 @@ def _trim_metrics(path: Path, step: int) -> None:
 
 
 def _save(
-    out: Path,
-    step: int,
-    acc: Any,
-    actor: Any,
-    critic: Any,
-    actor_opt: Any,
-    critic_opt: Any,
-    tok: Any,
+    out: Path, step: int, acc: Any, states: dict[str, Any], actor: Any, critic: Any, tok: Any
 ) -> Path:
-    """Write ``step_XXXXXX`` atomically: a temp folder renamed into place, ``state.json`` last."""
+    """Write ``step_XXXXXX`` atomically: a temp folder renamed into place, ``state.json`` last.
+
+    ``_STATE/`` holds what resuming needs (Accelerate's ``save_state`` per accelerator:
+    weights, optimizers, RNG; FSDP shards and DeepSpeed engines in their own formats);
+    ``actor/`` and ``critic/`` are full model folders for evaluation and for users.
+    """
+    from cogstar.ppo.distributed import full_state_dict
+
     final = out / f"step_{step:06d}"
     tmp = out / f".step_{step:06d}.tmp"
     acc.wait_for_everyone()
@@ -415,16 +494,40 @@ def _save(
         tmp.mkdir()
     acc.wait_for_everyone()
     torch.save(_rng_state(), tmp / _rng_name(acc.process_index))  # every process its own
-    acc.wait_for_everyone()
+    for name, owner in states.items():  # collectives: every process takes part
+        owner.save_state(str(tmp / _STATE / name))
+    actor_state = full_state_dict(actor, acc)
+    critic_state = full_state_dict(critic, states.get("critic", acc))
     if acc.is_main_process:
-        acc.unwrap_model(actor).save_pretrained(tmp / "actor")
+        acc.unwrap_model(actor).save_pretrained(tmp / "actor", state_dict=actor_state)
         tok.save_pretrained(tmp / "actor")
-        acc.unwrap_model(critic).save(tmp / "critic")
-        torch.save(actor_opt.state_dict(), tmp / "actor_opt.pt")
-        torch.save(critic_opt.state_dict(), tmp / "critic_opt.pt")
+        acc.unwrap_model(critic).save(tmp / "critic", state_dict=critic_state)
         (tmp / "state.json").write_text(json.dumps({"step": step}))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
     acc.wait_for_everyone()
     return final
+
+
+def _engine(settings: PPOSettings, model: str | Path, tok: Any, *, synced: bool) -> Any:
+    """The rollout engine ``ppo.rollout`` names; the actor is handed over each step."""
+    if settings.rollout == "vllm":
+        from cogstar.ppo.vllm_engine import VLLMRollout
+
+        return VLLMRollout(
+            str(model),
+            tok,
+            max_new_tokens=settings.max_response_tokens,
+            temperature=settings.temperature,
+            seed=settings.seed,
+            dtype=settings.dtype if settings.dtype != "auto" else "bfloat16",
+            gpu_memory_utilization=settings.vllm_gpu_memory,
+        )
+    return HFRollout(
+        None,
+        tok,
+        max_new_tokens=settings.max_response_tokens,
+        temperature=settings.temperature,
+        synced_gpus=synced,
+    )
