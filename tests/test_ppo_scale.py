@@ -173,3 +173,42 @@ def test_bf16_autocast_over_fp32_master_weights_under_accelerate_launch(tmp_path
     # bf16 logits are close to fp32 ones but not bit-equal: the actor ran under autocast
     assert bf16[0]["entropy"] != fp32["entropy"]
     assert bf16[0]["entropy"] == pytest.approx(fp32["entropy"], rel=0.05)
+
+
+@pytest.mark.gpu
+def test_short_ppo_on_a_gpu_in_bf16(tmp_path: Path) -> None:
+    """Opt-in (`-m gpu`): three PPO steps of the shipped tiny model on a CUDA GPU, bf16
+    autocast over fp32 master weights, HF rollouts; prints seconds per step and tokens/s."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    from cogstar import tiny
+    from cogstar.tasks import is_heldout
+
+    puzzles = [p for p in cogstar.generate_puzzles(2000, seed=1, sizes=(3,)) if not is_heldout(p)][
+        :512
+    ]
+    settings = PPOSettings(
+        steps=3,
+        prompts_per_step=64,
+        samples_per_prompt=8,
+        max_response_tokens=256,
+        actor_lr=1e-4,
+        critic_lr=1e-3,
+        actor_minibatch_prompts=32,
+        critic_minibatch_prompts=32,
+        micro_batch=128,
+        save_every=3,
+        dtype="bfloat16",
+    )
+    run_ppo(tiny.packaged_dir(), puzzles, tmp_path / "gpu", settings)
+    run = json.loads((tmp_path / "gpu" / "run.json").read_text())
+    assert run["device"].startswith("cuda") and run["mixed_precision"] == "bf16"
+    rows = [json.loads(x) for x in (tmp_path / "gpu" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 3
+    for row in rows:
+        seconds = sum(row["seconds"].values())
+        print(
+            f"step {row['step']}: {seconds:.2f} s, rollout {row['rollout_tokens_per_s']:.0f} "
+            f"tokens/s, reward {row['reward']:.3f}"
+        )
+        assert torch.isfinite(torch.tensor(row["pg_loss"]))

@@ -227,7 +227,9 @@ class PPOSpec(_Section):
     reward_mode: Literal["tinyzero", "strict"] = "tinyzero"
     save_every: int = Field(default=10, ge=1)
     seed: int = Field(default=0, ge=0)
-    dtype: Dtype = "bfloat16"
+    dtype: Dtype = "bfloat16"  # GPU: autocast over fp32 master weights; CPU runs fp32
+    rollout: Literal["hf", "vllm"] = "hf"  # vllm: GPU, `pip install -e ".[vllm]"`
+    vllm_gpu_memory: float = Field(default=0.3, gt=0, lt=1)
 
     def to_settings(self) -> PPOSettings:
         from cogstar.ppo.trainer import PPOSettings  # imports torch

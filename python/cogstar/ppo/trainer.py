@@ -286,7 +286,9 @@ def run_ppo(
         )
     if trackers:
         acc.init_trackers("cogstar-ppo", config=asdict(settings))
-    engine = _engine(settings, model, tok, synced=dist.fsdp_launched() and world > 1)
+    engine = _engine(settings, model, tok, rank=rank, synced=dist.fsdp_launched() and world > 1)
+    if resume is not None and hasattr(engine, "calls"):  # vLLM: per-request seeds go on
+        engine.calls = int(state.get("rollout_calls", 0))
     n = len(puzzles)
     per = settings.prompts_per_step
     metrics_file = out / "metrics.jsonl"
@@ -441,11 +443,11 @@ def run_ppo(
             flat = {k: v for k, v in record.items() if isinstance(v, int | float)}
             acc.log(flat, step=step)
         if step % settings.save_every == 0 or step == settings.steps:
-            last = _save(out, step, acc, states, actor, critic, tok)
+            last = _save(out, step, acc, states, actor, critic, tok, engine)
         if on_step is not None:
             on_step(record)
     if stop_after is not None and step > 0 and (last is None or int(last.name[5:]) != step):
-        last = _save(out, step, acc, states, actor, critic, tok)
+        last = _save(out, step, acc, states, actor, critic, tok, engine)
     acc.wait_for_everyone()
     if trackers:
         acc.end_training()
@@ -475,7 +477,14 @@ def _trim_metrics(path: Path, step: int) -> None:
 
 
 def _save(
-    out: Path, step: int, acc: Any, states: dict[str, Any], actor: Any, critic: Any, tok: Any
+    out: Path,
+    step: int,
+    acc: Any,
+    states: dict[str, Any],
+    actor: Any,
+    critic: Any,
+    tok: Any,
+    engine: Any,
 ) -> Path:
     """Write ``step_XXXXXX`` atomically: a temp folder renamed into place, ``state.json`` last.
 
@@ -502,7 +511,8 @@ def _save(
         acc.unwrap_model(actor).save_pretrained(tmp / "actor", state_dict=actor_state)
         tok.save_pretrained(tmp / "actor")
         acc.unwrap_model(critic).save(tmp / "critic", state_dict=critic_state)
-        (tmp / "state.json").write_text(json.dumps({"step": step}))
+        calls = int(getattr(engine, "calls", 0))
+        (tmp / "state.json").write_text(json.dumps({"step": step, "rollout_calls": calls}))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -510,7 +520,7 @@ def _save(
     return final
 
 
-def _engine(settings: PPOSettings, model: str | Path, tok: Any, *, synced: bool) -> Any:
+def _engine(settings: PPOSettings, model: str | Path, tok: Any, *, rank: int, synced: bool) -> Any:
     """The rollout engine ``ppo.rollout`` names; the actor is handed over each step."""
     if settings.rollout == "vllm":
         from cogstar.ppo.vllm_engine import VLLMRollout
@@ -520,7 +530,7 @@ def _engine(settings: PPOSettings, model: str | Path, tok: Any, *, synced: bool)
             tok,
             max_new_tokens=settings.max_response_tokens,
             temperature=settings.temperature,
-            seed=settings.seed,
+            seed=settings.seed + rank,
             dtype=settings.dtype if settings.dtype != "auto" else "bfloat16",
             gpu_memory_utilization=settings.vllm_gpu_memory,
         )
