@@ -60,6 +60,31 @@ def test_deepspeed_config_sets_what_the_trainer_owns() -> None:
     assert config["gradient_accumulation_steps"] == 4  # the input is not modified
 
 
+def test_one_deepspeed_plugin_per_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accelerate's own DeepSpeedPlugin objects (no DeepSpeed install needed to build them),
+    from the shipped ZeRO-3 JSON: the actor and critic accumulate their own mini-batches, the
+    frozen reference has no clipping."""
+    shipped = ROOT / "configs" / "deepspeed" / "zero3.json"
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_CONFIG_FILE", str(shipped))
+    plugins = dist.deepspeed_plugins(
+        micro_batch=4,
+        actor_accumulation=2,
+        critic_accumulation=4,
+        processes=2,
+        grad_clip=1.0,
+        mixed="bf16",
+    )
+    assert sorted(plugins) == ["actor", "critic", "reference"]
+    actor, critic, reference = (
+        plugins[k].deepspeed_config for k in ("actor", "critic", "reference")
+    )
+    assert {plugins[k].zero_stage for k in plugins} == {3}
+    assert (actor["gradient_accumulation_steps"], actor["train_batch_size"]) == (2, 16)
+    assert (critic["gradient_accumulation_steps"], critic["train_batch_size"]) == (4, 32)
+    assert actor["gradient_clipping"] == 1.0 and "gradient_clipping" not in reference
+    assert actor["bf16"]["enabled"] is True
+
+
 def test_deepspeed_config_refuses_an_optimizer_section() -> None:
     with pytest.raises(ValueError, match=r"ds\.json: remove the 'optimizer' section"):
         dist.deepspeed_config(

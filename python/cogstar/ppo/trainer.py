@@ -236,17 +236,17 @@ def run_ppo(
         settings.dtype, on_gpu, {"ACCELERATE_MIXED_PRECISION": acc.mixed_precision}
     )
     if deepspeed:
-        acc.state.enable_deepspeed_plugin("actor")
+        acc.state.select_deepspeed_plugin("actor")
     actor = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch_dtype(prec.trained))
     actor_opt = torch.optim.AdamW(actor.parameters(), lr=settings.actor_lr, weight_decay=0.0)
     if deepspeed:
         actor, actor_opt = acc.prepare(actor, actor_opt)
-        acc.state.enable_deepspeed_plugin("critic")
+        acc.state.select_deepspeed_plugin("critic")
     critic: Critic = load_critic(model, dtype=prec.trained)
     critic_opt = torch.optim.AdamW(critic.parameters(), lr=settings.critic_lr, weight_decay=0.0)
     if deepspeed:
         critic, critic_opt = critic_acc.prepare(critic, critic_opt)
-        acc.state.enable_deepspeed_plugin("reference")
+        acc.state.select_deepspeed_plugin("reference")
     else:
         actor, critic, actor_opt, critic_opt = acc.prepare(actor, critic, actor_opt, critic_opt)
     reference = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch_dtype(prec.frozen))
@@ -254,7 +254,7 @@ def run_ppo(
     reference.train(False)
     reference = ref_acc.prepare(reference) if deepspeed else reference.to(acc.device)
     if deepspeed:
-        acc.state.enable_deepspeed_plugin("actor")
+        acc.state.select_deepspeed_plugin("actor")
     states = {"shared": acc} if critic_acc is acc else {"actor": acc, "critic": critic_acc}
     step = 0
     if resume is not None:
