@@ -27,17 +27,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("out", type=Path)
     ap.add_argument("--base", type=Path, default=None)
-    ap.add_argument("--ppo-steps", type=int, default=20)
+    ap.add_argument("--ppo-steps", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--test", type=int, default=128)
     ap.add_argument("--budget", type=int, default=250)
     ap.add_argument("--sft-lr", type=float, default=1e-3)
     ap.add_argument("--sft-epochs", type=float, default=4)
-    ap.add_argument("--actor-lr", type=float, default=1e-4)
+    ap.add_argument("--actor-lr", type=float, default=2e-4)
     ap.add_argument("--critic-lr", type=float, default=1e-3)
-    ap.add_argument("--prompts", type=int, default=16, help="PPO prompts per step")
-    ap.add_argument("--samples", type=int, default=8, help="PPO samples per prompt")
+    ap.add_argument("--prompts", type=int, default=32, help="PPO prompts per step")
+    ap.add_argument("--samples", type=int, default=4, help="PPO samples per prompt")
     ap.add_argument("--max-tokens", type=int, default=200, help="PPO response limit")
+    ap.add_argument("--entropy-coef", type=float, default=0.0)
+    ap.add_argument("--seed", type=int, default=0, help="PPO seed")
     ap.add_argument("--sft", type=Path, default=None, help="reuse this SFT model (skip SFT)")
     ap.add_argument("--skip-base", action="store_true", help="do not evaluate the base")
     args = ap.parse_args()
@@ -105,6 +107,8 @@ def main() -> None:
         micro_batch=32,
         save_every=10,
         kl_coef=0.001,
+        entropy_coef=args.entropy_coef,
+        seed=args.seed,
     )
     t = time.time()
     last = run_ppo(
