@@ -100,7 +100,7 @@ def test_tiny_corpus_is_behavior_free_and_prose_keeps_the_answers() -> None:
     from cogstar.tasks import is_heldout
 
     plain = tiny.pretraining_corpus(400, seed=2)
-    assert plain == tiny.pretraining_corpus(400, seed=2, prose_share=0.0)  # the default of the corpus
+    assert plain == tiny.pretraining_corpus(400, seed=2, prose_share=0.0)  # the default
     mixed = tiny.pretraining_corpus(400, seed=2, prose_share=0.5)
     prose = [d for d in mixed if "Step 1:" not in d]
     assert 120 < len(prose) < 280  # about half retold
