@@ -189,7 +189,17 @@ def test_ctrl_c_stops_at_a_safe_point_and_the_run_resumes(tmp_path: Path) -> Non
     spec = _spec(tmp_path)
     cmd = [sys.executable, "-m", "cogstar.cli", "run", str(spec), "--json-log", "--no-report"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # A shell starts background jobs with SIGINT ignored and Python keeps an ignored SIGINT
+    # ignored, so a suite run as `bash .ci/run &` would hand that on: give the child the
+    # default, as a terminal would.
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     assert proc.stdout is not None and proc.stderr is not None
     for line in proc.stdout:
         event = json.loads(line)
