@@ -43,3 +43,17 @@ sample = 0
 [report]
 paper = "none"
 """
+
+
+def random_policy(out):  # type: ignore[no-untyped-def]
+    """A randomly initialised tiny policy (seed 0) with the tiny tokenizer, saved to ``out``."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from cogstar import models
+
+    tok = models.tiny_tokenizer()
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(models.tiny_config(tok)).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

@@ -16,9 +16,9 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
 import cogstar  # noqa: E402
-from cogstar import models  # noqa: E402
 from cogstar.ppo import distributed as dist  # noqa: E402
 from cogstar.ppo.trainer import PPOSettings, run_ppo  # noqa: E402
+from micro import random_policy  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 
@@ -117,6 +117,27 @@ def test_the_launch_configs_deepspeed_file_is_read_with_clear_errors(tmp_path: P
         dist.user_deepspeed_config({"ACCELERATE_DEEPSPEED_CONFIG_FILE": str(broken)})
 
 
+def test_deepspeed_needs_whole_micro_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    fits = PPOSettings(
+        prompts_per_step=8,
+        actor_minibatch_prompts=4,
+        critic_minibatch_prompts=4,
+        samples_per_prompt=4,
+        micro_batch=4,
+    )
+    fits.check(2)
+    assert fits.minibatch_rows("actor", 2) == 8
+    with pytest.raises(ValueError, match=r"ppo\.micro_batch \(3\) must divide the actor"):
+        PPOSettings(
+            prompts_per_step=8,
+            actor_minibatch_prompts=4,
+            critic_minibatch_prompts=4,
+            samples_per_prompt=4,
+            micro_batch=3,
+        ).check(2)
+
+
 def test_vllm_rollouts_are_refused_under_sharding(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
     with pytest.raises(ValueError, match=r"ppo\.rollout = 'vllm' runs on one GPU or under DDP"):
@@ -154,13 +175,7 @@ def _args(settings: PPOSettings) -> list[str]:
 def test_bf16_autocast_over_fp32_master_weights_under_accelerate_launch(tmp_path: Path) -> None:
     """`accelerate launch --mixed_precision bf16` on CPU: forward passes autocast to bf16, the
     weights the optimizer steps stay fp32, and the run trains."""
-    from transformers import AutoModelForCausalLM
-
-    policy = tmp_path / "policy"
-    tok = models.tiny_tokenizer()
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(models.tiny_config(tok)).save_pretrained(policy)
-    tok.save_pretrained(policy)
+    policy = random_policy(tmp_path / "policy")
     puzzles = cogstar.generate_puzzles(16, seed=3, sizes=(3,), rules="classic")
     data = tmp_path / "puzzles.jsonl"
     data.write_text(

@@ -14,6 +14,7 @@ torch.set_num_threads(1)
 import cogstar  # noqa: E402
 from cogstar import models  # noqa: E402
 from cogstar.ppo.trainer import PPOSettings, latest_checkpoint, run_ppo  # noqa: E402
+from micro import random_policy  # noqa: E402
 
 SETTINGS = PPOSettings(
     steps=2,
@@ -31,14 +32,7 @@ SETTINGS = PPOSettings(
 
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import AutoModelForCausalLM
-
-    out = tmp_path_factory.mktemp("policy")
-    tok = models.tiny_tokenizer()
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(models.tiny_config(tok)).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return random_policy(tmp_path_factory.mktemp("policy"))  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")

@@ -89,6 +89,12 @@ class PPOSettings:
     rollout: str = "hf"  # "hf" (model.generate) or "vllm" (GPU, optional extra)
     vllm_gpu_memory: float = 0.3  # share of GPU memory the colocated vLLM engine may take
 
+    def minibatch_rows(self, model: str, processes: int) -> int:
+        """Sequences in one ``model`` ("actor" or "critic") mini-batch on each process;
+        gradients are averaged across processes, so an update sees the configured prompts."""
+        prompts = getattr(self, f"{model}_minibatch_prompts")
+        return int(prompts // processes * self.samples_per_prompt)
+
     def check(self, processes: int = 1) -> None:
         if self.prompts_per_step % processes:
             raise ValueError(
@@ -108,6 +114,14 @@ class PPOSettings:
                     f"ppo.{name} ({mb}) must divide ppo.prompts_per_step "
                     f"({self.prompts_per_step}) so every update sees full groups; change one"
                 )
+        if _deepspeed():
+            for name in ("actor", "critic"):
+                rows = self.minibatch_rows(name, processes)
+                if rows % self.micro_batch:
+                    raise ValueError(
+                        f"under DeepSpeed ppo.micro_batch ({self.micro_batch}) must divide the "
+                        f"{name} mini-batch each process sees ({rows} sequences); change one"
+                    )
         if self.rollout not in ("hf", "vllm"):
             raise ValueError(f"ppo.rollout must be 'hf' or 'vllm', got {self.rollout!r}")
         if self.rollout == "vllm" and _sharded():
@@ -119,6 +133,12 @@ class PPOSettings:
             raise ValueError(
                 f"ppo.reward_mode must be 'tinyzero' or 'strict', got {self.reward_mode!r}"
             )
+
+
+def _deepspeed() -> bool:
+    from cogstar.ppo.distributed import deepspeed_launched
+
+    return deepspeed_launched()
 
 
 def _sharded() -> bool:
@@ -207,14 +227,8 @@ def run_ppo(
     mixed = prec.mixed if on_gpu else None  # on CPU Accelerate follows the launcher
     deepspeed = dist.deepspeed_launched()
     if deepspeed:
-        actor_rows = settings.actor_minibatch_prompts // world_env * settings.samples_per_prompt
-        critic_rows = settings.critic_minibatch_prompts // world_env * settings.samples_per_prompt
-        for name, rows in (("actor", actor_rows), ("critic", critic_rows)):
-            if rows % settings.micro_batch:
-                raise ValueError(
-                    f"under DeepSpeed ppo.micro_batch ({settings.micro_batch}) must divide the "
-                    f"{name} mini-batch each process sees ({rows} sequences); change one"
-                )
+        actor_rows = settings.minibatch_rows("actor", world_env)
+        critic_rows = settings.minibatch_rows("critic", world_env)
         plugins = dist.deepspeed_plugins(
             micro_batch=settings.micro_batch,
             actor_accumulation=actor_rows // settings.micro_batch,
@@ -362,13 +376,11 @@ def run_ppo(
             k: [] for k in ("pg_loss", "clipfrac", "entropy", "vf_loss", "vf_clipfrac")
         }
         rows = len(texts)  # this process's rollouts
-        # per process; gradients are averaged across processes, so an update sees the
-        # configured number of prompts in all
-        actor_mb = settings.actor_minibatch_prompts // world * settings.samples_per_prompt
-        critic_mb = settings.critic_minibatch_prompts // world * settings.samples_per_prompt
+        actor_mb = settings.minibatch_rows("actor", world)
+        critic_mb = settings.minibatch_rows("critic", world)
         # DeepSpeed divides each micro-batch loss by its accumulation count itself
-        actor_gas = -(-actor_mb // settings.micro_batch) if deepspeed else 1
-        critic_gas = -(-critic_mb // settings.micro_batch) if deepspeed else 1
+        actor_gas = actor_mb // settings.micro_batch if deepspeed else 1  # check() made exact
+        critic_gas = critic_mb // settings.micro_batch if deepspeed else 1
         for _ in range(settings.ppo_epochs):
             perm = torch.randperm(rows)
             for s in range(0, rows, actor_mb):
@@ -443,11 +455,11 @@ def run_ppo(
             flat = {k: v for k, v in record.items() if isinstance(v, int | float)}
             acc.log(flat, step=step)
         if step % settings.save_every == 0 or step == settings.steps:
-            last = _save(out, step, acc, states, actor, critic, tok, engine)
+            last = _save(out, step, acc, critic_acc, states, actor, critic, tok, engine)
         if on_step is not None:
             on_step(record)
     if stop_after is not None and step > 0 and (last is None or int(last.name[5:]) != step):
-        last = _save(out, step, acc, states, actor, critic, tok, engine)
+        last = _save(out, step, acc, critic_acc, states, actor, critic, tok, engine)
     acc.wait_for_everyone()
     if trackers:
         acc.end_training()
@@ -480,6 +492,7 @@ def _save(
     out: Path,
     step: int,
     acc: Any,
+    critic_acc: Any,
     states: dict[str, Any],
     actor: Any,
     critic: Any,
@@ -506,7 +519,7 @@ def _save(
     for name, owner in states.items():  # collectives: every process takes part
         owner.save_state(str(tmp / _STATE / name))
     actor_state = full_state_dict(actor, acc)
-    critic_state = full_state_dict(critic, states.get("critic", acc))
+    critic_state = full_state_dict(critic, critic_acc)
     if acc.is_main_process:
         acc.unwrap_model(actor).save_pretrained(tmp / "actor", state_dict=actor_state)
         tok.save_pretrained(tmp / "actor")
