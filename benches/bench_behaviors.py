@@ -24,7 +24,7 @@ pytest.importorskip("pytest_benchmark")
 
 import cogstar
 from cogstar._core import count_behaviors_rules, count_behaviors_rules_batch
-from cogstar.priming import priming_puzzles
+from cogstar.behaviors.priming import priming_puzzles
 
 N = 20_000
 

@@ -50,10 +50,10 @@ def random_policy(out):  # type: ignore[no-untyped-def]
     import torch
     from transformers import AutoModelForCausalLM
 
-    from cogstar import models
+    from cogstar.train import tiny
 
-    tok = models.tiny_tokenizer()
+    tok = tiny.tiny_tokenizer()
     torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(models.tiny_config(tok)).save_pretrained(out)
+    AutoModelForCausalLM.from_config(tiny.tiny_config(tok)).save_pretrained(out)
     tok.save_pretrained(out)
     return out

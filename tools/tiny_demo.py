@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 
-from cogstar.evaluate import EvalSettings, evaluate
-from cogstar.ppo.trainer import PPOSettings, run_ppo
-from cogstar.priming import build_priming_set, priming_puzzles
-from cogstar.sft import SFTSettings, run_sft
+from cogstar.behaviors.priming import build_priming_set, priming_puzzles
 from cogstar.tasks import is_heldout
-from cogstar.tiny import base_dir
+from cogstar.train.evaluate import EvalSettings, evaluate
+from cogstar.train.ppo.trainer import PPOSettings, run_ppo
+from cogstar.train.sft import SFTSettings, run_sft
+from cogstar.train.tiny import base_dir
 
 
 def main() -> None:

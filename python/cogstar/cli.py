@@ -35,8 +35,7 @@ from rich.table import Table
 
 import cogstar
 from cogstar.behaviors import BEHAVIORS, count_behaviors_batch
-from cogstar.llm import AnthropicBackend, Backend, OpenAIBackend
-from cogstar.priming import (
+from cogstar.behaviors.priming import (
     CONDITIONS,
     CONTROLS,
     DatasetCard,
@@ -46,7 +45,8 @@ from cogstar.priming import (
     write_card,
     write_records,
 )
-from cogstar.report import build_report
+from cogstar.llm import AnthropicBackend, Backend, OpenAIBackend
+from cogstar.study.report import build_report
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -460,9 +460,9 @@ def _quiet_libraries() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cogstar.experiment import run_experiment
-    from cogstar.progress import Reporter
-    from cogstar.spec import load_spec, plan, render_plan
+    from cogstar.study.progress import Reporter
+    from cogstar.study.runner import run_experiment
+    from cogstar.study.spec import load_spec, plan, render_plan
 
     if args.dry_run:
         spec = load_spec(args.spec, args.set)
@@ -491,7 +491,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tiny_pretrain(args: argparse.Namespace) -> int:
-    from cogstar.tiny import pretrain
+    from cogstar.train.tiny import pretrain
 
     out = pretrain(
         args.out, steps=args.steps, size=args.size, seed=args.seed, prose_share=args.prose_share

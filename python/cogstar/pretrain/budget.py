@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cogstar.behaviors.priming import PrimingRecord, write_records
 from cogstar.pretrain import Rewrite
-from cogstar.priming import PrimingRecord, write_records
-from cogstar.runs import atomic_write_json
+from cogstar.study.rundir import atomic_write_json
 from cogstar.tasks import ASSISTANT_PREFIX, PREAMBLE
 
 __all__ = [
@@ -173,14 +173,14 @@ def build_pool_dataset(
 ) -> PoolDataset:
     """Format, budget and split one pool's rewrites; write ``out_dir/<pool>/``.
 
-    Writes ``train.jsonl`` and ``test.jsonl`` (priming records, :func:`cogstar.priming.
+    Writes ``train.jsonl`` and ``test.jsonl`` (priming records, :func:`cogstar.behaviors.priming.
     write_records`), ``ids.json`` (the document ids in each part) and ``card.json`` (records,
     tokens, mean and longest record, how many rewrites the budget left out). The budget is
     taken first, then ``test_fraction`` of the chosen records is held out, so both pools of a
     study get the same budget and the same split. Tokens are counted with the tokenizer at
     ``tokenizer_source`` (hub id or folder), without special tokens.
     """
-    from cogstar.models import load_tokenizer
+    from cogstar.train.models import load_tokenizer
 
     rewrites = list(rewrites)
     other = sorted({rw.pool for rw in rewrites} - {pool})

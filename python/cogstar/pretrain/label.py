@@ -73,7 +73,7 @@ from typing import Any
 from cogstar import CogstarError
 from cogstar.llm import Backend, Reply, Request, Usage
 from cogstar.pretrain import BEHAVIORS, Document, Label
-from cogstar.runs import append_jsonl, read_jsonl
+from cogstar.study.rundir import append_jsonl, read_jsonl
 
 __all__ = [
     "BEHAVIOR_PATTERNS",
@@ -401,7 +401,7 @@ def _usage_since(before: Mapping[str, float], usage: Usage) -> Usage:
 class _Appender:
     """Appends labels to a JSONL file, one fsync per batch.
 
-    The first row of a call goes through :func:`cogstar.runs.append_jsonl`, which cuts a torn
+    The first row of a call goes through :func:`cogstar.study.rundir.append_jsonl`, which cuts a torn
     last line left by a killed run; later batches are plain appends (a kill in the middle of
     one leaves at most a torn last line, which the next run cuts the same way).
     """

@@ -40,7 +40,7 @@ from typing import Any
 
 from cogstar.llm import Backend, Request, Usage
 from cogstar.pretrain import Document, Rewrite
-from cogstar.runs import RunDataError, append_jsonl, read_jsonl
+from cogstar.study.rundir import RunDataError, append_jsonl, read_jsonl
 
 __all__ = [
     "POOLS",
@@ -374,7 +374,7 @@ def read_rewrites(path: str | Path) -> list[Rewrite]:
     """The rewrites in a file written by :func:`rewrite_documents`, in file order.
 
     A record without the fields of :class:`~cogstar.pretrain.Rewrite` raises
-    :class:`~cogstar.runs.RunDataError` naming the file and record; a torn last line (a write cut
+    :class:`~cogstar.study.rundir.RunDataError` naming the file and record; a torn last line (a write cut
     short by a crash) is dropped with a warning.
     """
     path = Path(path)

@@ -36,7 +36,7 @@ from typing import Any
 
 from cogstar import CogstarError
 from cogstar.pretrain import BEHAVIORS, Label
-from cogstar.runs import atomic_write_json
+from cogstar.study.rundir import atomic_write_json
 
 __all__ = [
     "POOLS_FILE",

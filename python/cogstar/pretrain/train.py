@@ -1,14 +1,14 @@
 """Continued pretraining: a causal LM on one pool's records, before the same PPO.
 
     from cogstar.pretrain.train import ContinuedPretrainingSettings, run_continued_pretraining
-    from cogstar.priming import read_records
+    from cogstar.behaviors.priming import read_records
 
     records = list(read_records("pretrain/data/rich/train.jsonl"))
     final = run_continued_pretraining("meta-llama/Llama-3.2-3B", records, "runs/x/pretrain_rich",
                                       ContinuedPretrainingSettings())
-    # then: cogstar.ppo.trainer.run_ppo(final, puzzles, "runs/x/pretrain_rich/ppo", ...)
+    # then: cogstar.train.ppo.trainer.run_ppo(final, puzzles, "runs/x/pretrain_rich/ppo", ...)
 
-Unlike SFT priming (:mod:`cogstar.sft`), the loss covers every token: the prompt (preamble and
+Unlike SFT priming (:mod:`cogstar.train.sft`), the loss covers every token: the prompt (preamble and
 question) as well as the completion, as pretraining would. The text is tokenized exactly as
 priming tokenizes it (TRL's SFTTrainer on prompt/completion records, no BOS, EOS appended),
 only with ``completion_only_loss=False``, so the model sees at RL time the same token
@@ -20,7 +20,7 @@ From the command line (one process, or ``accelerate launch -m cogstar.pretrain.t
         --valid pretrain/data/rich/test.jsonl --lr 1e-5 --global-batch 64
 
 The result (``OUT/final``: model + tokenizer, written atomically) is an ordinary policy folder
-for :func:`cogstar.ppo.trainer.run_ppo`. Interrupted runs resume from the newest
+for :func:`cogstar.train.ppo.trainer.run_ppo`. Interrupted runs resume from the newest
 ``OUT/trainer/checkpoint-*``; a finished ``OUT/final`` is not redone. Launch multi-GPU runs with
 ``accelerate launch`` (see ``configs/accelerate/``); the global batch is kept by gradient
 accumulation.
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cogstar.priming import PrimingRecord
-from cogstar.sft import (
+from cogstar.behaviors.priming import PrimingRecord
+from cogstar.train.sft import (
     SFTSettings,
     settings_cli,
     train_on_records,

@@ -1,0 +1,169 @@
+"""Rollouts: sample responses to prompts, and the log-probabilities/values PPO needs.
+
+One interface, two engines: :class:`HFRollout` (``model.generate``; CPU and small GPU runs)
+and the vLLM engine in :mod:`cogstar.train.ppo.vllm_engine` (GPU, optional extra). Engines only
+sample; old log-probs are always recomputed by the actor with :func:`token_logprobs`, so the
+PPO ratio never mixes two numerical implementations.
+
+Shapes: prompts are left-padded ``[B, P]``; responses right-padded ``[B, T]`` with a mask that
+covers every token up to and including the first EOS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "Batch",
+    "HFRollout",
+    "RolloutEngine",
+    "decode_responses",
+    "encode_prompts",
+    "response_mask",
+    "token_logprobs",
+]
+
+
+@dataclass
+class Batch:
+    """Prompts and sampled responses, on one device."""
+
+    prompt_ids: Tensor  # [B, P], left-padded
+    prompt_mask: Tensor  # [B, P]
+    response_ids: Tensor  # [B, T], right-padded
+    response_mask: Tensor  # [B, T], float, 1 up to and including EOS
+
+    @property
+    def input_ids(self) -> Tensor:
+        return torch.cat([self.prompt_ids, self.response_ids], dim=1)
+
+    @property
+    def attention_mask(self) -> Tensor:
+        return torch.cat([self.prompt_mask, self.response_mask.long()], dim=1)
+
+
+class RolloutEngine(Protocol):
+    def generate(self, prompt_ids: Tensor, prompt_mask: Tensor) -> Batch: ...
+
+    def sync_weights(self, model: Any) -> None: ...
+
+
+def response_mask(response_ids: Tensor, eos_id: int, pad_id: int) -> Tensor:
+    """1.0 on tokens up to and including the first EOS, 0.0 after (and on trailing pads)."""
+    is_eos = response_ids == eos_id
+    # positions strictly after the first EOS
+    after = (torch.cumsum(is_eos.long(), dim=1) - is_eos.long()) > 0
+    mask = ~after
+    if pad_id != eos_id:
+        mask &= response_ids != pad_id
+    return mask.float()
+
+
+class HFRollout:
+    """Sampling with ``model.generate`` (temperature, optional top-p), on the model's device."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        greedy: bool = False,
+        synced_gpus: bool = False,
+    ) -> None:
+        self.model = model  # may be None until the first sync_weights
+        self.synced_gpus = synced_gpus  # FSDP: every process runs as many decoding steps
+        self.tok = tokenizer
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.top_p = top_p
+        self.greedy = greedy
+
+    def sync_weights(self, model: Any) -> None:
+        self.model = model  # same object: nothing to copy
+
+    @torch.no_grad()
+    def generate(self, prompt_ids: Tensor, prompt_mask: Tensor) -> Batch:
+        was_training = self.model.training
+        self.model.eval()
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "pad_token_id": self.tok.pad_token_id,
+            "eos_token_id": self.tok.eos_token_id,
+        }
+        if self.synced_gpus:
+            kwargs["synced_gpus"] = True
+        if self.greedy:
+            kwargs |= {"do_sample": False}
+        else:
+            kwargs |= {
+                "do_sample": True,
+                "temperature": self.temperature,
+                "top_p": self.top_p,
+                "top_k": 0,
+            }
+        out = self.model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, **kwargs)
+        if was_training:
+            self.model.train()
+        response = out[:, prompt_ids.shape[1] :]
+        if response.shape[1] == 0:
+            response = torch.full(
+                (prompt_ids.shape[0], 1), self.tok.pad_token_id, device=prompt_ids.device
+            )
+        mask = response_mask(response, self.tok.eos_token_id, self.tok.pad_token_id)
+        response = torch.where(mask > 0, response, torch.full_like(response, self.tok.pad_token_id))
+        return Batch(prompt_ids, prompt_mask, response, mask)
+
+
+def encode_prompts(
+    tokenizer: Any, texts: list[str], device: Any, max_tokens: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """Left-padded prompt ids and mask, no special tokens added (no BOS)."""
+    enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    if max_tokens is not None and enc["input_ids"].shape[1] > max_tokens:
+        raise ValueError(
+            f"a prompt has {enc['input_ids'].shape[1]} tokens, over ppo.max_prompt_tokens "
+            f"({max_tokens}); raise the limit"
+        )
+    return enc["input_ids"].to(device), enc["attention_mask"].to(device)
+
+
+def decode_responses(tokenizer: Any, batch: Batch) -> list[str]:
+    """The response texts, EOS and padding dropped, every other token kept.
+
+    Not ``skip_special_tokens=True``: a tokenizer may register ``<think>`` or ``<answer>`` as
+    special tokens, and the reward must see them.
+    """
+    drop = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+    texts = []
+    for ids, mask in zip(batch.response_ids.tolist(), batch.response_mask.tolist(), strict=True):
+        kept = [t for t, m in zip(ids, mask, strict=True) if m > 0 and t not in drop]
+        texts.append(tokenizer.decode(kept, skip_special_tokens=False))
+    return texts
+
+
+def token_logprobs(
+    model: Any, batch: Batch, temperature: float = 1.0, with_entropy: bool = False
+) -> tuple[Tensor, Tensor | None]:
+    """Log-probabilities of the response tokens under ``model`` (logits / temperature).
+
+    Returns ``(logprobs [B, T], entropy [B, T] or None)``.
+    """
+    from cogstar.train.ppo.core import entropy_from_logits
+
+    input_ids = batch.input_ids
+    attn = batch.attention_mask
+    p = batch.prompt_ids.shape[1]
+    position_ids = (attn.cumsum(dim=1) - 1).clamp(min=0)
+    logits = model(input_ids=input_ids, attention_mask=attn, position_ids=position_ids).logits
+    logits = logits[:, p - 1 : -1].float() / temperature  # predicts response tokens
+    logp = torch.log_softmax(logits, dim=-1)
+    lp = logp.gather(-1, batch.response_ids.unsqueeze(-1)).squeeze(-1)
+    ent = entropy_from_logits(logits) if with_entropy else None
+    return lp, ent

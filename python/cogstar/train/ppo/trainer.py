@@ -1,0 +1,556 @@
+"""PPO with a critic on Accelerate: the loop, its checkpoints and its metrics.
+
+    from cogstar.train.ppo.trainer import PPOSettings, run_ppo
+    run_ppo("runs/x/sft/final", train_puzzles, "runs/x/ppo", PPOSettings())
+
+Each step (the paper's defaults in :class:`PPOSettings`):
+
+1. rollout: ``prompts_per_step`` puzzles x ``samples_per_prompt`` samples at temperature 1;
+2. reward: ``cogstar.score_batch`` on prompt + response (tinyzero mode unless ``strict``);
+3. old log-probs (actor), reference log-probs (frozen copy of the start), values (critic);
+4. token rewards = -kl_coef * k1 on every token + the score on the last one; GAE (gamma,
+   lambda); advantages whitened over the whole batch (across processes);
+5. ``ppo_epochs`` passes of actor mini-batches (clipped surrogate - entropy bonus) and critic
+   mini-batches (clipped value loss), gradient norms clipped.
+
+Every ``save_every`` steps the run writes ``OUT/step_XXXXXX/`` (actor, critic, optimizers,
+schedulers, RNG states, data position) atomically; rerunning resumes from the newest one and
+takes exactly the step an uninterrupted run would have taken. Metrics go to
+``OUT/metrics.jsonl`` (one line per step) and to Accelerate trackers when asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import cogstar
+from cogstar.tasks import rl_prompt
+from cogstar.train.ppo.core import (
+    explained_variance,
+    gae,
+    masked_mean,
+    masked_whiten,
+    policy_loss,
+    token_rewards,
+    value_loss,
+)
+from cogstar.train.ppo.critic import Critic, load_critic
+from cogstar.train.ppo.rollout import (
+    Batch,
+    HFRollout,
+    decode_responses,
+    encode_prompts,
+    token_logprobs,
+)
+
+__all__ = ["PPOSettings", "latest_checkpoint", "run_ppo"]
+
+_STATE = "accelerate"  # the resumable state inside a checkpoint folder
+
+
+@dataclass(frozen=True)
+class PPOSettings:
+    """PPO hyper-parameters; the defaults are the paper's (see PAPER.md)."""
+
+    steps: int = 250
+    prompts_per_step: int = 256
+    samples_per_prompt: int = 4
+    temperature: float = 1.0
+    max_prompt_tokens: int = 256
+    max_response_tokens: int = 1024
+    actor_lr: float = 1e-6
+    critic_lr: float = 1e-5
+    actor_minibatch_prompts: int = 128
+    critic_minibatch_prompts: int = 128
+    micro_batch: int = 16  # sequences per forward/backward (memory, not maths)
+    ppo_epochs: int = 1
+    clip: float = 0.2
+    value_clip: float = 0.5
+    entropy_coef: float = 0.001
+    kl_coef: float = 0.001
+    gamma: float = 1.0
+    lam: float = 1.0
+    grad_clip: float = 1.0
+    reward_mode: str = "tinyzero"
+    save_every: int = 10
+    seed: int = 0
+    dtype: str = "bfloat16"  # GPU compute dtype: autocast over fp32 master weights
+    rollout: str = "hf"  # "hf" (model.generate) or "vllm" (GPU, optional extra)
+    vllm_gpu_memory: float = 0.3  # share of GPU memory the colocated vLLM engine may take
+
+    def minibatch_rows(self, model: str, processes: int) -> int:
+        """Sequences in one ``model`` ("actor" or "critic") mini-batch on each process;
+        gradients are averaged across processes, so an update sees the configured prompts."""
+        prompts = getattr(self, f"{model}_minibatch_prompts")
+        return int(prompts // processes * self.samples_per_prompt)
+
+    def check(self, processes: int = 1) -> None:
+        if self.prompts_per_step % processes:
+            raise ValueError(
+                f"ppo.prompts_per_step ({self.prompts_per_step}) must be a multiple of the "
+                f"number of processes ({processes}): each takes an equal share of the prompts"
+            )
+        for name in ("actor_minibatch_prompts", "critic_minibatch_prompts"):
+            if getattr(self, name) % processes:
+                raise ValueError(
+                    f"ppo.{name} ({getattr(self, name)}) must be a multiple of the number of "
+                    f"processes ({processes}); change one"
+                )
+        for name in ("actor_minibatch_prompts", "critic_minibatch_prompts"):
+            mb = getattr(self, name)
+            if self.prompts_per_step % mb:
+                raise ValueError(
+                    f"ppo.{name} ({mb}) must divide ppo.prompts_per_step "
+                    f"({self.prompts_per_step}) so every update sees full groups; change one"
+                )
+        if _deepspeed():
+            for name in ("actor", "critic"):
+                rows = self.minibatch_rows(name, processes)
+                if rows % self.micro_batch:
+                    raise ValueError(
+                        f"under DeepSpeed ppo.micro_batch ({self.micro_batch}) must divide the "
+                        f"{name} mini-batch each process sees ({rows} sequences); change one"
+                    )
+        if self.rollout not in ("hf", "vllm"):
+            raise ValueError(f"ppo.rollout must be 'hf' or 'vllm', got {self.rollout!r}")
+        if self.rollout == "vllm" and _sharded():
+            raise ValueError(
+                "ppo.rollout = 'vllm' runs on one GPU or under DDP; under FSDP or DeepSpeed "
+                "use ppo.rollout = 'hf'"
+            )
+        if self.reward_mode not in ("tinyzero", "strict"):
+            raise ValueError(
+                f"ppo.reward_mode must be 'tinyzero' or 'strict', got {self.reward_mode!r}"
+            )
+
+
+def _deepspeed() -> bool:
+    from cogstar.train.ppo.distributed import deepspeed_launched
+
+    return deepspeed_launched()
+
+
+def _sharded() -> bool:
+    from cogstar.train.ppo.distributed import deepspeed_launched, fsdp_launched
+
+    return deepspeed_launched() or fsdp_launched()
+
+
+def latest_checkpoint(out: str | Path) -> Path | None:
+    """The newest complete ``step_XXXXXX`` folder (it has ``state.json``), or None."""
+    done = [p for p in Path(out).glob("step_*") if (p / "state.json").exists()]
+    return max(done, key=lambda p: int(p.name[5:])) if done else None
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _rng_name(rank: int) -> str:
+    """The RNG state file of process ``rank`` in a checkpoint (``rng.pt`` for the first)."""
+    return "rng.pt" if rank == 0 else f"rng_{rank}.pt"
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _order(n: int, seed: int, epoch: int) -> list[int]:
+    idx = list(range(n))
+    random.Random(seed * 1_000_003 + epoch).shuffle(idx)
+    return idx
+
+
+def _slice(batch: Batch, idx: Any) -> Batch:
+    return Batch(
+        batch.prompt_ids[idx],
+        batch.prompt_mask[idx],
+        batch.response_ids[idx],
+        batch.response_mask[idx],
+    )
+
+
+def run_ppo(
+    model: str | Path,
+    puzzles: Sequence[cogstar.Puzzle],
+    out: str | Path,
+    settings: PPOSettings | None = None,
+    *,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    stop_after: int | None = None,
+    trackers: Sequence[str] = (),
+) -> Path:
+    """Train ``model`` (a policy folder) with PPO on ``puzzles``; returns the last checkpoint.
+
+    ``stop_after`` ends the call after that many steps in this call (the run can be resumed);
+    ``on_step`` receives each step's metrics (live progress).
+    """
+    from accelerate import Accelerator  # type: ignore[import-untyped]
+    from accelerate.utils import gather_object  # type: ignore[import-untyped]
+    from transformers import AutoModelForCausalLM
+
+    from cogstar.train.models import load_tokenizer, torch_dtype
+    from cogstar.train.ppo import distributed as dist
+
+    settings = settings or PPOSettings()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    on_gpu = torch.cuda.is_available()
+    prec = dist.precision(settings.dtype, on_gpu)
+    world_env = int(os.environ.get("WORLD_SIZE", "1"))
+    settings.check(world_env)
+    resume = latest_checkpoint(out)
+    if resume is not None and not (resume / _STATE).is_dir():
+        raise RuntimeError(
+            f"{resume}: checkpoint written by an older cogstar (no {_STATE}/ folder); "
+            "move it aside and rerun PPO, or finish the run with the cogstar that wrote it"
+        )
+    tok = load_tokenizer(model)
+    tok.padding_side = "left"
+    mixed = prec.mixed if on_gpu else None  # on CPU Accelerate follows the launcher
+    deepspeed = dist.deepspeed_launched()
+    if deepspeed:
+        actor_rows = settings.minibatch_rows("actor", world_env)
+        critic_rows = settings.minibatch_rows("critic", world_env)
+        plugins = dist.deepspeed_plugins(
+            micro_batch=settings.micro_batch,
+            actor_accumulation=actor_rows // settings.micro_batch,
+            critic_accumulation=critic_rows // settings.micro_batch,
+            processes=world_env,
+            grad_clip=settings.grad_clip,
+            mixed=prec.mixed,
+        )
+        acc = Accelerator(
+            log_with=list(trackers) or None, mixed_precision=mixed, deepspeed_plugins=plugins
+        )
+        critic_acc, ref_acc = Accelerator(), Accelerator()
+    else:
+        acc = Accelerator(log_with=list(trackers) or None, cpu=not on_gpu, mixed_precision=mixed)
+        critic_acc = ref_acc = acc
+    rank, world = acc.process_index, acc.num_processes
+    # what Accelerate settled on (on CPU: the launcher's choice)
+    prec = dist.precision(
+        settings.dtype, on_gpu, {"ACCELERATE_MIXED_PRECISION": acc.mixed_precision}
+    )
+    if deepspeed:
+        acc.state.select_deepspeed_plugin("actor")
+    actor = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch_dtype(prec.trained))
+    actor_opt = torch.optim.AdamW(actor.parameters(), lr=settings.actor_lr, weight_decay=0.0)
+    if deepspeed:
+        actor, actor_opt = acc.prepare(actor, actor_opt)
+        acc.state.select_deepspeed_plugin("critic")
+    critic: Critic = load_critic(model, dtype=prec.trained)
+    critic_opt = torch.optim.AdamW(critic.parameters(), lr=settings.critic_lr, weight_decay=0.0)
+    if deepspeed:
+        critic, critic_opt = critic_acc.prepare(critic, critic_opt)
+        acc.state.select_deepspeed_plugin("reference")
+    else:
+        actor, critic, actor_opt, critic_opt = acc.prepare(actor, critic, actor_opt, critic_opt)
+    reference = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch_dtype(prec.frozen))
+    reference.requires_grad_(False)
+    reference.train(False)
+    reference = ref_acc.prepare(reference) if deepspeed else reference.to(acc.device)
+    if deepspeed:
+        acc.state.select_deepspeed_plugin("actor")
+    states = {"shared": acc} if critic_acc is acc else {"actor": acc, "critic": critic_acc}
+    step = 0
+    if resume is not None:
+        state = json.loads((resume / "state.json").read_text())
+        step = state["step"]
+        for name, owner in states.items():
+            owner.load_state(str(resume / _STATE / name))
+        own = resume / _rng_name(rank)
+        _set_rng_state(torch.load(own if own.exists() else resume / "rng.pt", weights_only=False))
+    else:
+        # each process samples its own rollouts: one seed per process
+        torch.manual_seed(settings.seed + rank)
+        random.seed(settings.seed + rank)
+        if acc.is_main_process:
+            (out / "settings.json").write_text(json.dumps(asdict(settings), indent=2))
+    if acc.is_main_process:
+        (out / "run.json").write_text(
+            json.dumps(
+                {
+                    "precision": prec.describe(),
+                    "mixed_precision": prec.mixed,
+                    "distributed": acc.distributed_type.value,
+                    "processes": world,
+                    "device": str(acc.device),
+                    "rollout": settings.rollout,
+                },
+                indent=2,
+            )
+        )
+    if trackers:
+        acc.init_trackers("cogstar-ppo", config=asdict(settings))
+    engine = _engine(settings, model, tok, rank=rank, synced=dist.fsdp_launched() and world > 1)
+    if resume is not None and hasattr(engine, "calls"):  # vLLM: per-request seeds go on
+        engine.calls = int(state.get("rollout_calls", 0))
+    n = len(puzzles)
+    per = settings.prompts_per_step
+    metrics_file = out / "metrics.jsonl"
+    if acc.is_main_process:
+        _trim_metrics(metrics_file, step)
+    done_here = 0
+    last = resume
+    while step < settings.steps and (stop_after is None or done_here < stop_after):
+        t0 = time.perf_counter()
+        # Data position: epoch and offset follow from the step, so resume needs no cursor.
+        start = step * per
+        order = _order(n, settings.seed, start // n)
+        chosen = [puzzles[order[(start + k) % n]] for k in range(per)]
+        chosen = chosen[rank::world]  # this process's share of the step's prompts
+        chosen = [p for p in chosen for _ in range(settings.samples_per_prompt)]
+        texts = [rl_prompt(p.numbers, p.target) for p in chosen]
+        prompt_ids, prompt_mask = encode_prompts(tok, texts, acc.device, settings.max_prompt_tokens)
+        # 1. rollout
+        with dist.generation_model(actor, acc) as policy:
+            engine.sync_weights(policy)
+            parts = [
+                engine.generate(
+                    prompt_ids[i : i + settings.micro_batch],
+                    prompt_mask[i : i + settings.micro_batch],
+                )
+                for i in range(0, len(texts), settings.micro_batch)
+            ]
+        width = max(b.response_ids.shape[1] for b in parts)
+
+        def pad(x: Any, value: float, width: int = width) -> Any:
+            return torch.nn.functional.pad(x, (0, width - x.shape[1]), value=value)
+
+        batch = Batch(
+            prompt_ids,
+            prompt_mask,
+            torch.cat([pad(b.response_ids, tok.pad_token_id) for b in parts]),
+            torch.cat([pad(b.response_mask, 0.0) for b in parts]),
+        )
+        t_rollout = time.perf_counter()
+        # 2. reward
+        responses = decode_responses(tok, batch)
+        batch_scores = cogstar.score_batch(
+            [t + r for t, r in zip(texts, responses, strict=True)],
+            [p.numbers for p in chosen],
+            [p.target for p in chosen],
+            mode=settings.reward_mode,
+        )
+        scored = [batch_scores[k] for k in range(len(batch_scores))]
+        scores = torch.tensor([s.value for s in scored], dtype=torch.float32, device=acc.device)
+        t_reward = time.perf_counter()
+        # 3. old log-probs, reference log-probs, values
+        mask = batch.response_mask
+        with torch.no_grad():
+            old_lp, ref_lp, values = [], [], []
+            for i in range(0, len(texts), settings.micro_batch):
+                mb = _slice(batch, slice(i, i + settings.micro_batch))
+                old_lp.append(token_logprobs(actor, mb, settings.temperature)[0])
+                with acc.autocast():  # the same arithmetic as the prepared actor
+                    ref_lp.append(token_logprobs(reference, mb, settings.temperature)[0])
+                values.append(critic(mb.input_ids, mb.attention_mask, mb.prompt_ids.shape[1]))
+            old_logprobs = torch.cat(old_lp)
+            ref_logprobs = torch.cat(ref_lp)
+            old_values = torch.cat(values) * mask
+        t_logprobs = time.perf_counter()
+        # 4. advantages
+        rewards, kl = token_rewards(scores, old_logprobs, ref_logprobs, mask, settings.kl_coef)
+        advantages, returns = gae(rewards, old_values, mask, settings.gamma, settings.lam)
+        advantages = masked_whiten(advantages, mask, lambda t: acc.reduce(t, "sum"))
+        # 5. updates
+        stats: dict[str, list[float]] = {
+            k: [] for k in ("pg_loss", "clipfrac", "entropy", "vf_loss", "vf_clipfrac")
+        }
+        rows = len(texts)  # this process's rollouts
+        actor_mb = settings.minibatch_rows("actor", world)
+        critic_mb = settings.minibatch_rows("critic", world)
+        # DeepSpeed divides each micro-batch loss by its accumulation count itself
+        actor_gas = actor_mb // settings.micro_batch if deepspeed else 1  # check() made exact
+        critic_gas = critic_mb // settings.micro_batch if deepspeed else 1
+        for _ in range(settings.ppo_epochs):
+            perm = torch.randperm(rows)
+            for s in range(0, rows, actor_mb):
+                idx = perm[s : s + actor_mb]
+                actor_opt.zero_grad(set_to_none=True)
+                for m0 in range(0, len(idx), settings.micro_batch):
+                    sub = idx[m0 : m0 + settings.micro_batch]
+                    mb = _slice(batch, sub)
+                    lp, ent = token_logprobs(actor, mb, settings.temperature, with_entropy=True)
+                    assert ent is not None
+                    loss_pi, clipfrac = policy_loss(
+                        lp, old_logprobs[sub], advantages[sub], mb.response_mask, settings.clip
+                    )
+                    ent_mean = masked_mean(ent, mb.response_mask)
+                    share = len(sub) / len(idx) * actor_gas
+                    acc.backward((loss_pi - settings.entropy_coef * ent_mean) * share)
+                    stats["pg_loss"].append(loss_pi.item())
+                    stats["clipfrac"].append(clipfrac.item())
+                    stats["entropy"].append(ent_mean.item())
+                acc.clip_grad_norm_(actor.parameters(), settings.grad_clip)
+                actor_opt.step()
+            for s in range(0, rows, critic_mb):
+                idx = perm[s : s + critic_mb]
+                critic_opt.zero_grad(set_to_none=True)
+                for m0 in range(0, len(idx), settings.micro_batch):
+                    sub = idx[m0 : m0 + settings.micro_batch]
+                    mb = _slice(batch, sub)
+                    v = critic(mb.input_ids, mb.attention_mask, mb.prompt_ids.shape[1])
+                    loss_v, vclip = value_loss(
+                        v, old_values[sub], returns[sub], mb.response_mask, settings.value_clip
+                    )
+                    critic_acc.backward(loss_v * len(sub) / len(idx) * critic_gas)
+                    stats["vf_loss"].append(loss_v.item())
+                    stats["vf_clipfrac"].append(vclip.item())
+                critic_acc.clip_grad_norm_(critic.parameters(), settings.grad_clip)
+                critic_opt.step()
+        t_update = time.perf_counter()
+        step += 1
+        done_here += 1
+        # reward, outcomes, lengths and KL over every process's rollouts; losses are this one's
+        everyone = gather_object(
+            [(s.value, str(s.outcome), len(r)) for s, r in zip(scored, responses, strict=True)]
+        )
+        sums = acc.reduce(
+            torch.stack([mask.sum(), (kl * mask).sum()]).to(torch.float32), "sum"
+        ).tolist()
+        n_tokens, kl_sum = float(sums[0]), float(sums[1])
+        total = len(everyone)  # rollouts of every process
+        outcome_counts = Counter(o for _, o, _ in everyone)
+        record: dict[str, Any] = {
+            "step": step,
+            "reward": sum(v for v, _, _ in everyone) / total,
+            "accuracy": sum(v == 1.0 for v, _, _ in everyone) / total,
+            "outcomes": dict(sorted(outcome_counts.items())),
+            "kl": kl_sum / max(1.0, n_tokens),
+            **{name: sum(xs) / max(1, len(xs)) for name, xs in stats.items()},
+            "explained_variance": explained_variance(old_values, returns, mask).item(),
+            "response_tokens": n_tokens / total,
+            "response_chars": sum(c for _, _, c in everyone) / total,
+            "rollout_tokens_per_s": n_tokens / max(1e-9, t_rollout - t0),
+            "seconds": {
+                "rollout": t_rollout - t0,
+                "reward": t_reward - t_rollout,
+                "logprobs": t_logprobs - t_reward,
+                "update": t_update - t_logprobs,
+            },
+        }
+        if acc.is_main_process:
+            with metrics_file.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+        if trackers:
+            flat = {k: v for k, v in record.items() if isinstance(v, int | float)}
+            acc.log(flat, step=step)
+        if step % settings.save_every == 0 or step == settings.steps:
+            last = _save(out, step, acc, critic_acc, states, actor, critic, tok, engine)
+        if on_step is not None:
+            on_step(record)
+    if stop_after is not None and step > 0 and (last is None or int(last.name[5:]) != step):
+        last = _save(out, step, acc, critic_acc, states, actor, critic, tok, engine)
+    acc.wait_for_everyone()
+    if trackers:
+        acc.end_training()
+    assert last is not None or settings.steps == 0
+    return last if last is not None else Path(model)
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    """Keep the metrics of steps up to ``step`` (the checkpoint a run resumes from).
+
+    A run killed after logging a step but before checkpointing it redoes that step; its
+    old line (and a torn last line) must not stay behind as a duplicate.
+    """
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and row.get("step", step + 1) <= step:
+            kept.append(line + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _save(
+    out: Path,
+    step: int,
+    acc: Any,
+    critic_acc: Any,
+    states: dict[str, Any],
+    actor: Any,
+    critic: Any,
+    tok: Any,
+    engine: Any,
+) -> Path:
+    """Write ``step_XXXXXX`` atomically: a temp folder renamed into place, ``state.json`` last.
+
+    ``_STATE/`` holds what resuming needs (Accelerate's ``save_state`` per accelerator:
+    weights, optimizers, RNG; FSDP shards and DeepSpeed engines in their own formats);
+    ``actor/`` and ``critic/`` are full model folders for evaluation and for users.
+    """
+    from cogstar.train.ppo.distributed import full_state_dict
+
+    final = out / f"step_{step:06d}"
+    tmp = out / f".step_{step:06d}.tmp"
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        if tmp.exists():  # left by a killed run
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+    acc.wait_for_everyone()
+    torch.save(_rng_state(), tmp / _rng_name(acc.process_index))  # every process its own
+    for name, owner in states.items():  # collectives: every process takes part
+        owner.save_state(str(tmp / _STATE / name))
+    actor_state = full_state_dict(actor, acc)
+    critic_state = full_state_dict(critic, critic_acc)
+    if acc.is_main_process:
+        acc.unwrap_model(actor).save_pretrained(tmp / "actor", state_dict=actor_state)
+        tok.save_pretrained(tmp / "actor")
+        acc.unwrap_model(critic).save(tmp / "critic", state_dict=critic_state)
+        calls = int(getattr(engine, "calls", 0))
+        (tmp / "state.json").write_text(json.dumps({"step": step, "rollout_calls": calls}))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    acc.wait_for_everyone()
+    return final
+
+
+def _engine(settings: PPOSettings, model: str | Path, tok: Any, *, rank: int, synced: bool) -> Any:
+    """The rollout engine ``ppo.rollout`` names; the actor is handed over each step."""
+    if settings.rollout == "vllm":
+        from cogstar.train.ppo.vllm_engine import VLLMRollout
+
+        return VLLMRollout(
+            str(model),
+            tok,
+            max_new_tokens=settings.max_response_tokens,
+            temperature=settings.temperature,
+            seed=settings.seed + rank,
+            dtype=settings.dtype if settings.dtype != "auto" else "bfloat16",
+            gpu_memory_utilization=settings.vllm_gpu_memory,
+        )
+    return HFRollout(
+        None,
+        tok,
+        max_new_tokens=settings.max_response_tokens,
+        temperature=settings.temperature,
+        synced_gpus=synced,
+    )

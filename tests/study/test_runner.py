@@ -1,0 +1,238 @@
+"""`cogstar run` end to end on the shipped tiny model: every stage, resume without redoing
+finished work, one cell at a time, and a real SIGKILL in the middle of PPO."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+from cogstar.study import rundir as runs  # noqa: E402
+from cogstar.study.progress import Reporter  # noqa: E402
+from cogstar.study.runner import ExperimentError, run_experiment  # noqa: E402
+from micro import DATA_AND_MODEL, RL_AND_EVAL  # noqa: E402
+
+MICRO = """\
+[experiment]
+name = "micro"
+out = "{out}"
+
+{data_and_model}
+[priming]
+count = 16
+validation = 0
+budget = 200
+
+[sft]
+max_steps = 2
+lr = 1e-3
+global_batch = 4
+micro_batch = 4
+max_length = 256
+save_steps = 1
+dtype = "float32"
+
+{rl_and_eval}
+[sweep]
+condition = ["unprimed", "all_strategies"]
+"""
+
+STEPS = (0, 1, 2)
+
+
+def _spec(tmp: Path) -> Path:
+    path = tmp / "micro.toml"
+    path.write_text(
+        MICRO.format(out=tmp / "runs", data_and_model=DATA_AND_MODEL, rl_and_eval=RL_AND_EVAL)
+    )
+    return path
+
+
+def _results(run_dir: Path, cell: str) -> dict[str, object]:
+    """What a finished cell produced: completions, eval summaries and behavior counts."""
+    out: dict[str, object] = {}
+    for step in STEPS:
+        summary = json.loads(
+            (run_dir / cell / "eval" / f"step_{step:06d}.summary.json").read_text()
+        )
+        out[f"acc@{step}"] = summary["accuracy"]
+        out[f"completions@{step}"] = [
+            r["completion"]
+            for r in runs.read_jsonl(run_dir / cell / "eval" / f"step_{step:06d}.jsonl")
+        ]
+        out[f"behaviors@{step}"] = json.loads(
+            (run_dir / cell / "behaviors" / f"step_{step:06d}.json").read_text()
+        )["mean"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One uninterrupted run of the micro study (both cells)."""
+    tmp = tmp_path_factory.mktemp("whole")
+    return run_experiment(_spec(tmp), report=Reporter("quiet"))
+
+
+def test_every_stage_is_done_and_reported(whole: Path) -> None:
+    manifest = json.loads((whole / "manifest.json").read_text())
+    assert manifest["shared"]["stages"]["data"]["status"] == "done"
+    primed = manifest["cells"]["all_strategies"]["stages"]
+    unprimed = manifest["cells"]["unprimed"]["stages"]
+    for name in ("priming", "sft", "rl", "eval@0", "eval@1", "eval@2", "behaviors@2"):
+        assert primed[name]["status"] == "done", name
+    assert "sft" not in unprimed and unprimed["rl"]["status"] == "done"
+    assert (whole / "all_strategies" / "sft" / "final" / "config.json").exists()
+    assert (whole / "all_strategies" / "ppo" / "step_000002" / "state.json").exists()
+    summary = json.loads((whole / "report" / "summary.json").read_text())
+    assert set(summary["cells"]) == {"unprimed", "all_strategies"}
+    assert (whole / "report" / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the held-out test puzzles never appear among the training or priming puzzles
+    data = whole / "shared" / "data"
+    test = {
+        (tuple(sorted(r["numbers"])), r["target"]) for r in runs.read_jsonl(data / "test.jsonl")
+    }
+    for name in ("train.jsonl", "priming.jsonl"):
+        rows = runs.read_jsonl(data / name)
+        assert not test & {(tuple(sorted(r["numbers"])), r["target"]) for r in rows}
+
+
+def test_rerun_redoes_nothing(whole: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = _results(whole, "all_strategies")
+    spec = whole.parent.parent / "micro.toml"
+    run_experiment(spec, report=Reporter("json"), make_report=False)
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert not [e for e in events if e["event"] == "stage"], "a finished stage was redone"
+    assert {e["stage"] for e in events if e["event"] == "skip"} >= {"data", "sft", "rl", "eval@2"}
+    assert _results(whole, "all_strategies") == before
+
+
+def test_one_cell_and_unknown_cell(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    with pytest.raises(ExperimentError, match=r"no cell named nope.*unprimed, all_strategies"):
+        run_experiment(spec, cells=["nope"])
+    run_dir = run_experiment(spec, cells=["unprimed"], report=Reporter("quiet"))
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["cells"]["unprimed"]["stages"]["eval@2"]["status"] == "done"
+    assert manifest["cells"]["all_strategies"]["stages"] == {}
+    assert not (run_dir / "report").exists()  # the report waits for the whole sweep
+
+
+def test_sigkill_mid_ppo_then_resume_equals_uninterrupted(whole: Path, tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    cmd = [sys.executable, "-m", "cogstar.cli", "run", str(spec), "--json-log", "--no-report"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
+    assert proc.stdout is not None
+    killed = False
+    for line in proc.stdout:
+        event = json.loads(line)
+        # step 1 of all_strategies' PPO is done and checkpointed: kill before step 2 ends
+        if (
+            event.get("cell") == "all_strategies"
+            and event.get("stage") == "ppo"
+            and event.get("done") == 1
+        ):
+            os.kill(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+    proc.wait(timeout=120)
+    assert killed and proc.returncode == -signal.SIGKILL
+    run_dir = tmp_path / "runs" / "micro"
+    stages = json.loads((run_dir / "manifest.json").read_text())["cells"]["all_strategies"][
+        "stages"
+    ]
+    assert stages["rl"]["status"] == "running"  # as the killed process left it
+    assert runs.RunDir(run_dir).status("all_strategies", "rl")["status"] == "interrupted"
+    assert (run_dir / "all_strategies" / "ppo" / "step_000001" / "state.json").exists()
+    assert not (run_dir / "all_strategies" / "ppo" / "step_000002").exists()
+
+    run_experiment(spec, report=Reporter("quiet"), make_report=False)
+    for cell in ("unprimed", "all_strategies"):
+        assert _results(run_dir, cell) == _results(whole, cell), cell
+
+
+def test_sft_and_ppo_as_two_process_jobs(tmp_path: Path) -> None:
+    """`[launch]`: the SFT and PPO stages run as torchrun jobs of two CPU processes (DDP on
+    gloo), each process with its own share of the prompts and its own sampling RNG."""
+    spec = _spec(tmp_path)
+    text = spec.read_text().replace('["unprimed", "all_strategies"]', '["all_strategies"]')
+    text = text.replace("global_batch = 4\nmicro_batch = 4", "global_batch = 4\nmicro_batch = 2")
+    with socket.socket() as free:  # a port no other test run is using
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    launch = f'launcher = "torchrun"\nargs = ["--nproc_per_node", "2", "--master_port", "{port}"]'
+    spec.write_text(text + f"\n[launch]\n{launch}\n")
+    run_dir = run_experiment(spec, report=Reporter("quiet"), make_report=False)
+    cell = run_dir / "all_strategies"
+    assert "torch.distributed.run" in (cell / "sft" / "launch.log").read_text()
+    assert (cell / "sft" / "final" / "config.json").exists()
+    last = cell / "ppo" / "step_000002"
+    assert (last / "rng.pt").exists() and (last / "rng_1.pt").exists()  # one per process
+    metrics = runs.read_jsonl(cell / "ppo" / "metrics.jsonl")
+    # outcomes are gathered from both processes: 4 prompts x 2 samples per step
+    assert [sum(m["outcomes"].values()) for m in metrics] == [8, 8]
+    assert json.loads((cell / "eval" / "step_000002.summary.json").read_text())["n"] == 8
+
+
+def test_ctrl_c_stops_at_a_safe_point_and_the_run_resumes(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    cmd = [sys.executable, "-m", "cogstar.cli", "run", str(spec), "--json-log", "--no-report"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # A shell starts background jobs with SIGINT ignored and Python keeps an ignored SIGINT
+    # ignored, so a suite run as `bash .ci/run &` would hand that on: give the child the
+    # default, as a terminal would.
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event.get("stage") == "ppo" and event.get("done") == 1:
+            proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+            break
+    proc.stdout.read()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130
+    assert "stopped" in err and "run the same command again" in err
+    run_dir = tmp_path / "runs" / "micro"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    statuses = {s["status"] for c in manifest["cells"].values() for s in c["stages"].values()}
+    assert "interrupted" in statuses and "running" not in statuses
+    run_experiment(spec, report=Reporter("quiet"), make_report=False)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    for cell in manifest["cells"].values():
+        assert all(s["status"] == "done" for s in cell["stages"].values())
+
+
+def test_bad_inputs_name_the_file_and_what_to_rerun(tmp_path: Path) -> None:
+    from cogstar.study.runner import Paths, checkpoint, read_puzzles
+    from cogstar.study.spec import load_spec
+
+    bad = tmp_path / "train.jsonl"
+    bad.write_text('{"numbers": [1, 2], "target": 3}\n{"numbers": [1, 2], "target"\n{}\n')
+    with pytest.raises(runs.RunDataError, match=r"train\.jsonl:2"):
+        read_puzzles(bad)
+    bad.write_text('{"numbers": [1, 2], "target": 3}\n{"numbers": [1, 2]}\n')
+    with pytest.raises(ExperimentError, match=r"train\.jsonl:2: not a puzzle"):
+        read_puzzles(bad)
+    with pytest.raises(ExperimentError, match="rerun `cogstar run SPEC` to rebuild the data"):
+        read_puzzles(tmp_path / "missing.jsonl")
+    spec = load_spec(_spec(tmp_path))
+    with pytest.raises(ExperimentError, match=r"step_000001.*no checkpoint for step 1; rerun"):
+        checkpoint(spec, Paths(tmp_path / "cell"), "start", 1)

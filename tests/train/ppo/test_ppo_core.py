@@ -1,0 +1,150 @@
+"""The PPO arithmetic against numbers computed by hand (written out in each test)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+from cogstar.train.ppo.core import (  # noqa: E402
+    entropy_from_logits,
+    explained_variance,
+    gae,
+    last_token_index,
+    masked_mean,
+    masked_var,
+    masked_whiten,
+    policy_loss,
+    token_rewards,
+    value_loss,
+)
+
+
+def t(rows: list[list[float]]) -> torch.Tensor:
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def same(actual: torch.Tensor, expected: list[list[float]]) -> None:
+    torch.testing.assert_close(actual, t(expected), atol=1e-6, rtol=1e-6)
+
+
+def test_masked_mean_and_var_ignore_padding() -> None:
+    x = t([[1, 2, 99], [3, 99, 99]])
+    m = t([[1, 1, 0], [1, 0, 0]])
+    assert masked_mean(x, m).item() == pytest.approx(2.0)  # (1 + 2 + 3) / 3
+    # deviations -1, 0, 1: sum of squares 2; Bessel: 2 / 2 = 1; population: 2 / 3
+    assert masked_var(x, m).item() == pytest.approx(1.0)
+    assert masked_var(x, m, unbiased=False).item() == pytest.approx(2 / 3)
+
+
+def test_masked_whiten_is_global_across_processes() -> None:
+    """Two 'processes' (threads with a real all-reduce) hold [1, 2] and [3]: each must whiten
+    with the pooled mean 2 and variance 1, not with its own shard's statistics."""
+    import threading
+
+    shards = [(t([[1, 2]]), t([[1, 1]])), (t([[3, 0]]), t([[1, 0]]))]
+    barrier = threading.Barrier(2)
+    slots: list[torch.Tensor | None] = [None, None]
+    results: list[torch.Tensor | None] = [None, None]
+
+    def all_reduce_sum(rank: int):
+        def reduce(stat: torch.Tensor) -> torch.Tensor:
+            slots[rank] = stat
+            barrier.wait()
+            total = slots[0] + slots[1]  # type: ignore[operator]
+            barrier.wait()
+            return total
+
+        return reduce
+
+    def work(rank: int) -> None:
+        x, m = shards[rank]
+        results[rank] = masked_whiten(x, m, all_reduce_sum(rank))
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in (0, 1)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    same(results[0], [[-1, 0]])  # type: ignore[union-attr]
+    same(results[1], [[1, 0]])  # type: ignore[union-attr]
+    # one process alone would whiten [1, 2] to [-0.707, 0.707]
+    alone = masked_whiten(*shards[0])
+    same(alone, [[-(0.5**0.5), 0.5**0.5]])
+
+
+def test_last_token_index() -> None:
+    m = t([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]])
+    assert last_token_index(m).tolist() == [2, 0, 0]
+
+
+def test_token_rewards_k1_penalty_and_score_on_last_token() -> None:
+    lp = t([[-1.0, -2.0, -0.5], [-0.2, -0.3, 0.0]])
+    ref = t([[-1.5, -1.0, -0.5], [-0.1, -0.3, 0.0]])
+    m = t([[1, 1, 1], [1, 1, 0]])
+    scores = t([[1.0, 0.1]]).squeeze(0)
+    rewards, kl = token_rewards(scores, lp, ref, m, kl_coef=0.1)
+    # k1 = lp - ref: row 0: 0.5, -1.0, 0.0; row 1: -0.1, 0.0, (pad)
+    same(kl, [[0.5, -1.0, 0.0], [-0.1, 0.0, 0.0]])
+    # rewards = -0.1 * k1, plus the score on the last real token
+    same(rewards, [[-0.05, 0.1, 1.0], [0.01, 0.1, 0.0]])
+
+
+def test_gae_with_gamma_lambda_one_telescopes_to_return_minus_value() -> None:
+    r = t([[0.0, 0.0, 1.0], [0.5, 0.1, 0.0]])
+    v = t([[0.2, 0.4, 0.6], [0.3, 0.9, 7.0]])
+    m = t([[1, 1, 1], [1, 1, 0]])
+    adv, ret = gae(r, v, m, gamma=1.0, lam=1.0)
+    # row 0: returns-to-go 1, 1, 1 minus values 0.2, 0.4, 0.6
+    # row 1: returns-to-go 0.6, 0.1 minus values 0.3, 0.9; padding 0
+    same(adv, [[0.8, 0.6, 0.4], [0.3, -0.8, 0.0]])
+    same(ret, [[1.0, 1.0, 1.0], [0.6, 0.1, 0.0]])
+
+
+def test_gae_with_discounting() -> None:
+    r = t([[1.0, 2.0]])
+    v = t([[0.5, 1.0]])
+    m = t([[1, 1]])
+    adv, ret = gae(r, v, m, gamma=0.9, lam=0.5)
+    # delta_1 = 2 + 0.9 * 0 - 1 = 1; A_1 = 1
+    # delta_0 = 1 + 0.9 * 1 - 0.5 = 1.4; A_0 = 1.4 + 0.9 * 0.5 * 1 = 1.85
+    same(adv, [[1.85, 1.0]])
+    same(ret, [[2.35, 2.0]])
+
+
+def test_policy_loss_clips_and_reports_the_fraction() -> None:
+    old = t([[0.0, 0.0, 0.0, 0.0]])
+    new = t([[math.log(1.5), math.log(0.5), math.log(1.1), 0.0]])
+    adv = t([[1.0, -1.0, -2.0, 5.0]])
+    m = t([[1, 1, 1, 0]])
+    loss, clipfrac = policy_loss(new, old, adv, m, clip=0.2)
+    # token 0: ratio 1.5, A=1: max(-1.5, -1.2) = -1.2 (clipped)
+    # token 1: ratio 0.5, A=-1: max(0.5, 0.8) = 0.8 (clipped)
+    # token 2: ratio 1.1, A=-2: max(2.2, 2.2) = 2.2 (inside the band, not clipped)
+    assert loss.item() == pytest.approx((-1.2 + 0.8 + 2.2) / 3)
+    assert clipfrac.item() == pytest.approx(2 / 3)
+
+
+def test_value_loss_clips_and_reports_the_fraction() -> None:
+    old = t([[1.0, 1.0]])
+    new = t([[2.0, 1.2]])
+    ret = t([[3.0, 0.0]])
+    m = t([[1, 1]])
+    loss, clipfrac = value_loss(new, old, ret, m, clip=0.5)
+    # token 0: unclipped (2-3)^2 = 1; clipped V = 1.5: (1.5-3)^2 = 2.25 -> 2.25 (clipped)
+    # token 1: unclipped 1.44; clipped V = 1.2 (inside): 1.44 -> 1.44
+    assert loss.item() == pytest.approx(0.5 * (2.25 + 1.44) / 2)
+    assert clipfrac.item() == pytest.approx(0.5)
+
+
+def test_entropy_and_explained_variance() -> None:
+    logits = torch.zeros(2, 3, 4, dtype=torch.float64)  # uniform over 4 tokens
+    same(entropy_from_logits(logits).double(), [[math.log(4)] * 3] * 2)  # computed in fp32
+    m = t([[1, 1, 1]])
+    ret = t([[1.0, 2.0, 3.0]])
+    assert explained_variance(ret, ret, m).item() == pytest.approx(1.0)
+    # V = 0 explains nothing: Var(R - 0) / Var(R) = 1
+    assert explained_variance(torch.zeros_like(ret), ret, m).item() == pytest.approx(0.0)

@@ -1,0 +1,59 @@
+"""Checkpoint evaluation: scoring, pass@k, saved completions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+import cogstar  # noqa: E402
+from cogstar.train import tiny  # noqa: E402
+from cogstar.train.evaluate import EvalSettings, evaluate, pass_at_k  # noqa: E402
+
+
+def test_pass_at_k_estimator() -> None:
+    assert pass_at_k(4, 0, 1) == 0.0
+    assert pass_at_k(4, 1, 1) == pytest.approx(0.25)
+    assert pass_at_k(4, 1, 2) == pytest.approx(1 - 3 / 6)  # 1 - C(3,2)/C(4,2)
+    assert pass_at_k(4, 3, 2) == 1.0
+    with pytest.raises(ValueError, match="pass@5 needs at least 5 samples"):
+        pass_at_k(4, 1, 5)
+
+
+def test_evaluate_scores_and_saves_every_completion(tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    tok = tiny.tiny_tokenizer()
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(tiny.tiny_config(tok))
+    puzzles = cogstar.generate_puzzles(6, seed=1, sizes=(3,))
+    settings = EvalSettings(samples=2, max_new_tokens=16, batch_size=4, k=(1, 2))
+    out = tmp_path / "eval" / "step_000000.jsonl"
+    result = evaluate(model, puzzles, settings, tokenizer=tok, out=out)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 12 and result.n == 6
+    assert sum(result.outcomes.values()) == 12
+    # an untrained model answers nothing: accuracy 0, and the saved values agree
+    assert result.accuracy == 0.0 == sum(r["value"] for r in rows)
+    assert set(result.pass_at_k) == {1, 2}
+    assert 0 < result.mean_tokens <= 16
+    assert json.loads(out.with_suffix(".summary.json").read_text())["n"] == 6
+    with pytest.raises(ValueError, match=r"pass@3 but eval\.samples is 2"):
+        evaluate(model, puzzles, EvalSettings(samples=2, k=(3,)), tokenizer=tok)
+
+
+def test_decoding_keeps_tags_even_when_a_tokenizer_calls_them_special() -> None:
+    from cogstar.train.ppo.rollout import Batch, decode_responses
+
+    tok = tiny.tiny_tokenizer()
+    tok.add_special_tokens({"additional_special_tokens": ["<answer>", "</answer>"]})
+    text = "</think>\n<answer>1 + 2</answer>"
+    ids = tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id, tok.pad_token_id]
+    row = torch.tensor([ids])
+    mask = torch.tensor([[1.0] * (len(ids) - 1) + [0.0]])
+    batch = Batch(row[:, :1], torch.ones(1, 1, dtype=torch.long), row, mask)
+    assert decode_responses(tok, batch) == [text]

@@ -1,0 +1,50 @@
+"""The GRPO ablation: the reward adapter TRL calls, and a two-step run on the tiny model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+import cogstar  # noqa: E402
+from cogstar.tasks import rl_prompt  # noqa: E402
+from cogstar.train import tiny  # noqa: E402
+from cogstar.train.grpo import GRPOSettings, countdown_reward, run_grpo  # noqa: E402
+
+
+def test_reward_adapter_scores_prompt_plus_completion() -> None:
+    reward = countdown_reward()
+    prompt = rl_prompt([44, 19, 35], 98)
+    got = reward(
+        prompts=[prompt, prompt, prompt],
+        completions=[
+            " ok </think>\n<answer>44 + 19 + 35</answer>",
+            " </think>\n<answer>44 + 19</answer>",
+            " no answer",
+        ],
+        numbers=[[44, 19, 35]] * 3,
+        target=[98] * 3,
+        trainer_state=None,  # TRL passes extra keywords; they are ignored
+    )
+    assert got == [1.0, 0.1, 0.0]
+
+
+def test_grpo_runs_through_trl(tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    tok = tiny.tiny_tokenizer()
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(tiny.tiny_config(tok)).save_pretrained(tmp_path / "p")
+    tok.save_pretrained(tmp_path / "p")
+    puzzles = cogstar.generate_puzzles(16, seed=3, sizes=(3,), rules="classic")
+    settings = GRPOSettings(
+        steps=2, prompts_per_step=2, samples_per_prompt=4, max_response_tokens=16, micro_batch=4
+    )
+    final = run_grpo(tmp_path / "p", puzzles, tmp_path / "grpo", settings)
+    assert (final / "config.json").exists()
+    assert run_grpo(tmp_path / "p", puzzles, tmp_path / "grpo", settings) == final
+    with pytest.raises(ValueError, match="must be a multiple of micro_batch"):
+        run_grpo(tmp_path / "p", puzzles, tmp_path / "g2", GRPOSettings(micro_batch=5))
