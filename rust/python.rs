@@ -3,13 +3,19 @@
 //! Conventions: batch calls first turn every Python input into Rust data (or
 //! borrow immutable `str` buffers the call keeps alive), then release the GIL
 //! and work on all cores. Core errors become Python exceptions in one place,
-//! [`expr_err`] and [`value_err`]: `ExpressionError` (a `CogstarError`) for bad
-//! expressions, `ValueError` for caller mistakes such as an unknown `rules`.
+//! the error classes below: `CogstarError` is the root of every error cogstar
+//! raises, and the core raises its subclasses `ExpressionError` (an expression
+//! that cannot be parsed or evaluated), `PuzzleError` (numbers and a target the
+//! core cannot work with), `GenerateError` (generator settings that yield no
+//! puzzles) and `ArgumentError` (any other argument outside what a function
+//! accepts). The four are also `ValueError`s, as Python code expects of a bad
+//! argument. `cogstar.errors` re-exports them beside the framework's own.
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyIndexError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PySequence, PyString};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PySequence, PyString, PyTuple, PyType};
 
 use crate::behaviors::{self, Analysis};
 use crate::expr::{self, ExprError, Node};
@@ -25,33 +31,94 @@ create_exception!(
     PyException,
     "Base class of every error cogstar raises."
 );
-create_exception!(
-    cogstar,
-    ExpressionError,
-    CogstarError,
-    "An expression could not be parsed or evaluated; the message names the byte offset and the reason."
+
+/// An error class under `CogstarError` that is also a `ValueError`, made once per
+/// interpreter (PyO3's `create_exception!` takes a single base class).
+struct ErrorClass {
+    name: &'static str,
+    doc: &'static str,
+    class: PyOnceLock<Py<PyType>>,
+}
+
+impl ErrorClass {
+    const fn new(name: &'static str, doc: &'static str) -> Self {
+        ErrorClass {
+            name,
+            doc,
+            class: PyOnceLock::new(),
+        }
+    }
+
+    fn get<'py>(&'static self, py: Python<'py>) -> PyResult<&'static Py<PyType>> {
+        self.class.get_or_try_init(py, || {
+            let bases = PyTuple::new(
+                py,
+                [py.get_type::<CogstarError>(), py.get_type::<PyValueError>()],
+            )?;
+            let namespace = PyDict::new(py);
+            namespace.set_item("__doc__", self.doc)?;
+            namespace.set_item("__module__", "cogstar")?;
+            let class = py
+                .get_type::<PyType>()
+                .call1((self.name, bases, namespace))?;
+            Ok(class.cast_into::<PyType>()?.unbind())
+        })
+    }
+
+    /// A Python exception of this class with `message`.
+    fn err(&'static self, message: impl std::fmt::Display) -> PyErr {
+        let message = message.to_string();
+        Python::attach(|py| match self.get(py) {
+            Ok(class) => PyErr::from_type(class.bind(py).clone(), message),
+            Err(failed) => failed,
+        })
+    }
+}
+
+static EXPRESSION_ERROR: ErrorClass = ErrorClass::new(
+    "ExpressionError",
+    "An expression could not be parsed or evaluated; the message names the byte offset and the reason.",
+);
+static PUZZLE_ERROR: ErrorClass = ErrorClass::new(
+    "PuzzleError",
+    "Numbers and a target the core cannot work with (too few or too many numbers, a value out of range, no solution where one is needed).",
+);
+static GENERATE_ERROR: ErrorClass = ErrorClass::new(
+    "GenerateError",
+    "Generator settings that cannot yield the puzzles asked for; the message says what to widen.",
+);
+static ARGUMENT_ERROR: ErrorClass = ErrorClass::new(
+    "ArgumentError",
+    "An argument outside what a function accepts (an unknown mode, rules or condition, lists of different lengths, a negative count).",
 );
 
 fn expr_err(e: &ExprError) -> PyErr {
-    ExpressionError::new_err(e.to_string())
+    EXPRESSION_ERROR.err(e)
 }
 
-fn value_err(e: impl std::fmt::Display) -> PyErr {
-    PyValueError::new_err(e.to_string())
+fn puzzle_err(e: impl std::fmt::Display) -> PyErr {
+    PUZZLE_ERROR.err(e)
+}
+
+fn generate_err(e: impl std::fmt::Display) -> PyErr {
+    GENERATE_ERROR.err(e)
+}
+
+fn argument_err(e: impl std::fmt::Display) -> PyErr {
+    ARGUMENT_ERROR.err(e)
 }
 
 fn parse_rules(rules: &str) -> PyResult<Rules> {
     Rules::parse(rules).ok_or_else(|| {
-        PyValueError::new_err(format!(
+        argument_err(format!(
             "rules must be 'rational' or 'classic', got '{rules}'"
         ))
     })
 }
 
 fn parse_mode(mode: &str) -> PyResult<Mode> {
-    Mode::parse(mode).ok_or_else(|| {
-        PyValueError::new_err(format!("mode must be 'tinyzero' or 'strict', got '{mode}'"))
-    })
+    Mode::parse(mode)
+        .ok_or_else(|| argument_err(format!("mode must be 'tinyzero' or 'strict', got '{mode}'")))
 }
 
 fn fraction<'py>(py: Python<'py>, r: Rational) -> PyResult<Bound<'py, PyAny>> {
@@ -346,7 +413,7 @@ fn score(
 fn flatten_numbers(numbers: &Bound<'_, PyAny>, n: usize) -> PyResult<(Vec<i64>, Vec<usize>)> {
     let seq = numbers.cast::<PySequence>()?;
     if seq.len()? != n {
-        return Err(PyValueError::new_err(format!(
+        return Err(argument_err(format!(
             "numbers has {} entries but texts has {n}; give one list of numbers per text",
             seq.len()?
         )));
@@ -392,7 +459,7 @@ fn score_batch(
         .collect::<PyResult<_>>()?;
     let strs: Vec<&str> = owned.iter().map(|s| s.to_str()).collect::<PyResult<_>>()?;
     if targets.len() != strs.len() {
-        return Err(PyValueError::new_err(format!(
+        return Err(argument_err(format!(
             "targets has {} entries but texts has {}; give one target per text",
             targets.len(),
             strs.len()
@@ -423,7 +490,7 @@ fn solve(
 ) -> PyResult<Vec<String>> {
     let rules = parse_rules(rules)?;
     py.detach(|| solver::solve(&numbers, target, rules, limit))
-        .map_err(value_err)
+        .map_err(puzzle_err)
 }
 
 /// How many distinct solutions (up to commutativity and associativity) the puzzle has.
@@ -432,7 +499,7 @@ fn solve(
 fn count_solutions(py: Python<'_>, numbers: Vec<i64>, target: i64, rules: &str) -> PyResult<usize> {
     let rules = parse_rules(rules)?;
     py.detach(|| solver::count_solutions(&numbers, target, rules))
-        .map_err(value_err)
+        .map_err(puzzle_err)
 }
 
 /// Whether the puzzle has a solution.
@@ -441,7 +508,7 @@ fn count_solutions(py: Python<'_>, numbers: Vec<i64>, target: i64, rules: &str) 
 fn is_solvable(py: Python<'_>, numbers: Vec<i64>, target: i64, rules: &str) -> PyResult<bool> {
     let rules = parse_rules(rules)?;
     py.detach(|| solver::is_solvable(&numbers, target, rules))
-        .map_err(value_err)
+        .map_err(puzzle_err)
 }
 
 /// A Countdown puzzle: reach `target` using each of `numbers` exactly once.
@@ -505,9 +572,7 @@ fn generate_puzzles(
     numbers_below_target: bool,
 ) -> PyResult<Vec<Puzzle>> {
     if count < 0 {
-        return Err(PyValueError::new_err(format!(
-            "count must be >= 0, got {count}"
-        )));
+        return Err(argument_err(format!("count must be >= 0, got {count}")));
     }
     let cfg = GenerateConfig {
         sizes,
@@ -521,7 +586,7 @@ fn generate_puzzles(
     };
     let puzzles = py
         .detach(|| generate::generate(count as usize, seed, &cfg))
-        .map_err(value_err)?;
+        .map_err(generate_err)?;
     Ok(puzzles.into_iter().map(|inner| Puzzle { inner }).collect())
 }
 
@@ -534,7 +599,7 @@ fn split_puzzles(
     seed: u64,
 ) -> PyResult<(Vec<Puzzle>, Vec<Puzzle>)> {
     let inner: Vec<generate::Puzzle> = puzzles.into_iter().map(|p| p.inner).collect();
-    let (train, test) = generate::split(&inner, test_size, seed).map_err(value_err)?;
+    let (train, test) = generate::split(&inner, test_size, seed).map_err(generate_err)?;
     let wrap = |v: Vec<generate::Puzzle>| v.into_iter().map(|inner| Puzzle { inner }).collect();
     Ok((wrap(train), wrap(test)))
 }
@@ -602,7 +667,7 @@ impl BehaviorCounts {
                     .find(|x| x.name() == b)
                     .map(|x| (x.name(), s, e))
                     .ok_or_else(|| {
-                        PyValueError::new_err(format!(
+                        argument_err(format!(
                             "unknown behavior '{b}' in spans; use verification, backtracking, subgoal or backward"
                         ))
                     })
@@ -682,7 +747,7 @@ fn count_behaviors_rules_batch(
     let n = strs.len();
     let targets = targets.unwrap_or_else(|| vec![None; n]);
     if targets.len() != n {
-        return Err(PyValueError::new_err(format!(
+        return Err(argument_err(format!(
             "targets has {} entries but texts has {n}; give one target (or None) per text",
             targets.len()
         )));
@@ -692,7 +757,7 @@ fn count_behaviors_rules_batch(
     if let Some(numbers) = numbers {
         let seq = numbers.cast::<PySequence>()?;
         if seq.len()? != n {
-            return Err(PyValueError::new_err(format!(
+            return Err(argument_err(format!(
                 "numbers has {} entries but texts has {n}; give one list of numbers (or None) per text",
                 seq.len()?
             )));
@@ -773,7 +838,7 @@ impl Trace {
 fn parse_condition(name: &str) -> PyResult<Condition> {
     Condition::parse(name).ok_or_else(|| {
         let names: Vec<&str> = Condition::ALL.iter().map(|c| c.name()).collect();
-        PyValueError::new_err(format!(
+        argument_err(format!(
             "unknown condition '{name}'; choose one of {}",
             names.join(", ")
         ))
@@ -787,7 +852,7 @@ fn wrap_trace(
     cond: Condition,
     wrong_answer: bool,
 ) -> PyResult<Trace> {
-    let t = r.map_err(value_err)?;
+    let t = r.map_err(puzzle_err)?;
     Ok(Trace {
         text: t.text,
         answer: t.answer,
@@ -839,7 +904,7 @@ fn synthesize_traces(
         .enumerate()
         .map(|(i, ((numbers, target), r))| {
             wrap_trace(r, numbers, target, cond, wrong_answer)
-                .map_err(|e| PyValueError::new_err(format!("puzzle {i}: {e}")))
+                .map_err(|e| puzzle_err(format!("puzzle {i}: {}", e.value(py))))
         })
         .collect()
 }
@@ -849,7 +914,14 @@ fn synthesize_traces(
 fn cogstar_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("CogstarError", py.get_type::<CogstarError>())?;
-    m.add("ExpressionError", py.get_type::<ExpressionError>())?;
+    for class in [
+        &EXPRESSION_ERROR,
+        &PUZZLE_ERROR,
+        &GENERATE_ERROR,
+        &ARGUMENT_ERROR,
+    ] {
+        m.add(class.name, class.get(py)?.bind(py))?;
+    }
     m.add("MAX_EXPRESSION_BYTES", expr::MAX_LEN)?;
     m.add("MAX_EXPRESSION_DEPTH", expr::MAX_DEPTH)?;
     m.add_class::<Expr>()?;

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from cogstar.llm import AnthropicBackend, LLMError, OpenAIBackend, Price, Request
+from cogstar.errors import LLMError
+from cogstar.llm import AnthropicBackend, OpenAIBackend, Price, Request
 from loopback import serve
 
 

@@ -7,12 +7,15 @@ from typing import final
 __all__ = [
     "MAX_EXPRESSION_BYTES",
     "MAX_EXPRESSION_DEPTH",
+    "ArgumentError",
     "BehaviorCounts",
     "CogstarError",
     "Expr",
     "ExpressionError",
+    "GenerateError",
     "Outcome",
     "Puzzle",
+    "PuzzleError",
     "Score",
     "ScoreBatch",
     "Trace",
@@ -37,8 +40,17 @@ MAX_EXPRESSION_DEPTH: int
 class CogstarError(Exception):
     """Base class of every error cogstar raises."""
 
-class ExpressionError(CogstarError):
+class ExpressionError(CogstarError, ValueError):
     """An expression could not be parsed or evaluated; the message names the byte offset and the reason."""
+
+class PuzzleError(CogstarError, ValueError):
+    """Numbers and a target the core cannot work with (too few or too many numbers, a value out of range, no solution where one is needed)."""
+
+class GenerateError(CogstarError, ValueError):
+    """Generator settings that cannot yield the puzzles asked for; the message says what to widen."""
+
+class ArgumentError(CogstarError, ValueError):
+    """An argument outside what a function accepts (an unknown mode, rules or condition, lists of different lengths, a negative count)."""
 
 @final
 class Expr:

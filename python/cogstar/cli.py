@@ -45,15 +45,12 @@ from cogstar.behaviors.priming import (
     write_card,
     write_records,
 )
+from cogstar.errors import CogstarError, UsageError
 from cogstar.llm import AnthropicBackend, Backend, OpenAIBackend
 from cogstar.study.report import build_report
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
-
-
-class UsageError(Exception):
-    """A mistake in the command's input, reported without a traceback."""
 
 
 def _solve(args: argparse.Namespace) -> int:
@@ -697,7 +694,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (UsageError, ValueError, cogstar.CogstarError) as err:
+    except CogstarError as err:
         err_console.print(f"[bold red]error:[/] {err}", highlight=False)
         return 2
 

@@ -47,23 +47,18 @@ from typing import Any
 
 import httpx
 
-from cogstar._core import CogstarError
+from cogstar.errors import LLMError
 
 __all__ = [
     "AnthropicBackend",
     "Backend",
     "Estimate",
-    "LLMError",
     "OpenAIBackend",
     "Price",
     "Reply",
     "Request",
     "Usage",
 ]
-
-
-class LLMError(CogstarError):
-    """A request failed for good: a non-retryable status, or retries exhausted."""
 
 
 @dataclass(frozen=True)

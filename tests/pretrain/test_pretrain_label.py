@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from cogstar.errors import DataError
 from cogstar.llm import OpenAIBackend, Price, Reply
 from cogstar.pretrain import BEHAVIORS, Document, Label
 from cogstar.pretrain.label import (
     DEFINITIONS,
-    LabelError,
     explain_heuristic,
     heuristic_label,
     label_documents,
@@ -25,7 +25,6 @@ from cogstar.pretrain.label import (
 from cogstar.pretrain.select import (
     POOLS_FILE,
     Pools,
-    SelectionError,
     SelectionRules,
     read_pools,
     select_pools,
@@ -309,7 +308,7 @@ def test_labelling_refuses_mixed_judges_and_bad_arguments(
     with (
         OpenAIBackend(model="judge-7b", base_url=url, api_key_env=None) as backend,
         pytest.raises(
-            LabelError, match=r"row 1 was labelled by 'heuristic', this run's judge is 'judge-7b'"
+            DataError, match=r"row 1 was labelled by 'heuristic', this run's judge is 'judge-7b'"
         ),
     ):
         label_documents(_docs(3), out, backend=backend, judge="llm")
@@ -323,16 +322,16 @@ def test_labelling_refuses_mixed_judges_and_bad_arguments(
 
 def test_read_labels_errors(tmp_path: Path) -> None:
     path = tmp_path / "labels.jsonl"
-    with pytest.raises(LabelError, match="no such labels file"):
+    with pytest.raises(DataError, match="no such labels file"):
         read_labels(path)
     good = Label("a", 1, 0, 0, 0, True, True, "heuristic").to_json()
     path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "id": "b", "subgoal": -1}) + "\n")
     with pytest.raises(
-        LabelError, match=r"labels.jsonl: row 2: not a label \(subgoal is not a count >= 0\)"
+        DataError, match=r"labels.jsonl: row 2: not a label \(subgoal is not a count >= 0\)"
     ):
         read_labels(path)
     path.write_text(json.dumps({k: v for k, v in good.items() if k != "judge"}) + "\n")
-    with pytest.raises(LabelError, match="row 1: not a label, no 'judge' field"):
+    with pytest.raises(DataError, match="row 1: not a label, no 'judge' field"):
         read_labels(path)
 
 
@@ -398,13 +397,13 @@ def test_pools_round_trip(tmp_path: Path) -> None:
     path = write_pools(pools, tmp_path / "curation")
     assert path == tmp_path / "curation" / POOLS_FILE
     assert read_pools(tmp_path / "curation") == pools
-    with pytest.raises(SelectionError, match="no pools file"):
+    with pytest.raises(DataError, match="no pools file"):
         read_pools(tmp_path)
     path.write_text('{"rich": [1], "minimized": [], "dropped": 0}')
-    with pytest.raises(SelectionError, match="not a pools file"):
+    with pytest.raises(DataError, match="not a pools file"):
         read_pools(tmp_path / "curation")
     path.write_text("{")
-    with pytest.raises(SelectionError, match=r"pools.json:1: invalid JSON"):
+    with pytest.raises(DataError, match=r"pools.json:1: invalid JSON"):
         read_pools(tmp_path / "curation")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cogstar.io import read_jsonl
 from cogstar.llm import OpenAIBackend, Price
 from cogstar.pretrain import Document, Rewrite
 from cogstar.pretrain.rewrite import (
@@ -19,7 +20,6 @@ from cogstar.pretrain.rewrite import (
     rewrite_documents,
     rewrite_requests,
 )
-from cogstar.study.rundir import read_jsonl
 from loopback import openai_server, serve
 
 GOOD = "<question>What is {n} + {n}?</question>\n<thoughts>I add {n} and {n}.</thoughts>\n<answer>{m}</answer>"

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from cogstar.errors import DataError
 from cogstar.pretrain import BEHAVIORS
 from cogstar.pretrain.sources import (
     KINDS,
-    SourceError,
     default_count_tokens,
     iter_documents,
     sample_math_corpus,
@@ -188,7 +188,7 @@ def test_jsonl_broken_line_names_file_and_line(tmp_path: Path) -> None:
     path.write_text('{"text": "ok"}\n\n{"text": "cut\n{"text": "fine"}\n', encoding="utf-8")
     docs = iter_documents(path)
     assert next(docs).text == "ok"
-    with pytest.raises(SourceError, match=rf"^{re.escape(str(path))}:3: invalid JSON"):
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}:3: invalid JSON"):
         next(docs)
 
 
@@ -196,15 +196,15 @@ def test_jsonl_missing_or_wrong_text_field(tmp_path: Path) -> None:
     path = tmp_path / "fields.jsonl"
     _write_jsonl(path, [{"content": "Find x.", "id": "q"}])
     with pytest.raises(
-        SourceError, match=rf"{re.escape(str(path))}:1: no 'text' field \(fields: content, id\)"
+        DataError, match=rf"{re.escape(str(path))}:1: no 'text' field \(fields: content, id\)"
     ):
         list(iter_documents(path))
     assert [d.text for d in iter_documents(path, text_field="content")] == ["Find x."]
     _write_jsonl(path, [{"text": ["a", "list"]}])
-    with pytest.raises(SourceError, match=r":1: field 'text' is a list, not a string"):
+    with pytest.raises(DataError, match=r":1: field 'text' is a list, not a string"):
         list(iter_documents(path))
     _write_jsonl(path, [[1, 2]])
-    with pytest.raises(SourceError, match=r":1: a JSON list where an object was expected"):
+    with pytest.raises(DataError, match=r":1: a JSON list where an object was expected"):
         list(iter_documents(path))
 
 
@@ -226,20 +226,20 @@ def test_parquet_source(tmp_path: Path) -> None:
         ("http://a", "Find 2 + 2."),
         (f"{path}#1", "Solve x - 1 = 0."),
     ]
-    with pytest.raises(SourceError, match=r"no 'body' column \(columns: url, text, date\)"):
+    with pytest.raises(DataError, match=r"no 'body' column \(columns: url, text, date\)"):
         list(iter_documents(path, text_field="body"))
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"not parquet at all")
-    with pytest.raises(SourceError, match="not a readable Parquet file"):
+    with pytest.raises(DataError, match="not a readable Parquet file"):
         iter_documents(broken)
 
 
 def test_unknown_and_missing_sources_fail_at_the_call(tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match="not a source cogstar can read"):
+    with pytest.raises(DataError, match="not a source cogstar can read"):
         iter_documents(tmp_path / "pages.csv")
-    with pytest.raises(SourceError, match="no such file"):
+    with pytest.raises(DataError, match="no such file"):
         iter_documents(tmp_path / "absent.jsonl")
-    with pytest.raises(SourceError, match=r"sample:<n>\[:<seed>\]"):
+    with pytest.raises(DataError, match=r"sample:<n>\[:<seed>\]"):
         iter_documents("sample:many")
     with pytest.raises(ValueError, match="limit must be >= 0"):
         iter_documents("sample:3", limit=-1)
@@ -290,9 +290,9 @@ def test_hf_source_errors_name_the_source(monkeypatch: pytest.MonkeyPatch) -> No
         raise ConnectionError("no route to host")
 
     monkeypatch.setattr(datasets, "load_dataset", unreachable)
-    with pytest.raises(SourceError, match=r"hf:some/set: cannot open the dataset .*no route"):
+    with pytest.raises(DataError, match=r"hf:some/set: cannot open the dataset .*no route"):
         iter_documents("hf:some/set")
 
     monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: iter([{"content": "x"}]))
-    with pytest.raises(SourceError, match=r"hf:some/set: row 1: no 'text' field"):
+    with pytest.raises(DataError, match=r"hf:some/set: row 1: no 'text' field"):
         list(iter_documents("hf:some/set"))

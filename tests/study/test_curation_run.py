@@ -27,12 +27,13 @@ import pytest
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
-from cogstar.llm import LLMError  # noqa: E402
+from cogstar import io  # noqa: E402
+from cogstar.errors import LLMError  # noqa: E402
 from cogstar.pretrain import BEHAVIORS, Document  # noqa: E402
 from cogstar.pretrain.label import DEFINITIONS, heuristic_label  # noqa: E402
 from cogstar.pretrain.rewrite import read_rewrites  # noqa: E402
-from cogstar.study import rundir as runs  # noqa: E402
 from cogstar.study.progress import Reporter  # noqa: E402
+from cogstar.study.rundir import RunDir  # noqa: E402
 from cogstar.study.runner import (  # noqa: E402
     POOLS,
     Context,
@@ -181,8 +182,8 @@ def test_curated_pools_feed_continued_pretraining_then_ppo(
         card = json.loads((folder / "card.json").read_text())
         assert card["pool"] == pool and card["selected"]["records"] == n
         train, test = (
-            runs.read_jsonl(folder / "train.jsonl"),
-            runs.read_jsonl(folder / "test.jsonl"),
+            io.read_jsonl(folder / "train.jsonl"),
+            io.read_jsonl(folder / "test.jsonl"),
         )
         assert len(train) + len(test) == n and test
         assert all(r["condition"] == f"pretrain_{pool}" for r in train)
@@ -239,7 +240,7 @@ def test_continued_pretraining_as_a_torchrun_job(
     ]
     spec = load_spec(run_dir.parent.parent / "curated.toml", overrides, env={})
     cells = expand_cells(spec)
-    run = runs.RunDir.create(
+    run = RunDir.create(
         spec.run_dir, dump_toml(spec), spec.experiment.name, {c.name: c.axes for c in cells}
     )
     ctx = Context(spec, run, Reporter("quiet"))
@@ -249,9 +250,9 @@ def test_continued_pretraining_as_a_torchrun_job(
     cell = cells[1]
     with run.lock(cell.name):
         final = _continued_pretraining(
-            ctx, cell, Paths(run.cell_dir(cell.name)), shared, base_model(spec, ctx.report)
+            ctx, cell, Paths(run.layout.cell(cell.name).root), shared, base_model(spec, ctx.report)
         )
-    assert final == run.cell_dir(cell.name) / "cpt" / "final"
+    assert final == run.layout.cell(cell.name).cpt.final
     assert (final / "config.json").exists()
     log = (final.parent / "launch.log").read_text()
     assert "torch.distributed.run" in log and "-m cogstar.pretrain.train" in log
@@ -315,7 +316,7 @@ def test_curate_killed_while_rewriting_resumes_without_asking_again(tmp_path: Pa
         first = _users(seen)
 
         run_dir = tmp_path / "runs" / "curated"
-        assert runs.RunDir(run_dir).status("shared", "curate")["status"] == "interrupted"
+        assert RunDir(run_dir).status("shared", "curate")["status"] == "interrupted"
         curation = run_dir / "shared" / "curation"
         labels = (curation / "labels.jsonl").read_bytes()
         rich = {r.id for r in read_rewrites(curation / "rewrites" / "rich.jsonl")}
@@ -326,7 +327,7 @@ def test_curate_killed_while_rewriting_resumes_without_asking_again(tmp_path: Pa
         seen.clear()
         spec = load_spec(spec_path, env={})
         cells = expand_cells(spec)
-        run = runs.RunDir.create(
+        run = RunDir.create(
             spec.run_dir, dump_toml(spec), spec.experiment.name, {c.name: c.axes for c in cells}
         )
         ctx = Context(spec, run, Reporter("quiet"))
@@ -339,7 +340,7 @@ def test_curate_killed_while_rewriting_resumes_without_asking_again(tmp_path: Pa
     settled_docs = set(state["served"])
     asked = {_document(u) for u in again}
     assert not asked & settled_docs
-    record = runs.RunDir(run_dir).status("shared", "curate")
+    record = RunDir(run_dir).status("shared", "curate")
     assert record is not None and record["status"] == "done"
     info = record["info"]
     assert info["labels"]["done"] == 0 and info["labels"]["skipped"] == 48

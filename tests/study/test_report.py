@@ -14,10 +14,10 @@ from rich.console import Console
 
 import cogstar
 from cogstar.cli import main
+from cogstar.errors import DataError
 from cogstar.study.report import (
     DASH,
     PaperPoint,
-    ReportError,
     build_report,
     figures,
     load_run,
@@ -291,7 +291,7 @@ def test_paper_curves() -> None:
 def test_corrupt_summary_names_the_file(run: Path) -> None:
     bad = run / "unprimed" / "eval" / "step_000010.summary.json"
     bad.write_text('{"accuracy": 0.1,')
-    with pytest.raises(ReportError, match=r"step_000010\.summary\.json") as info:
+    with pytest.raises(DataError, match=r"step_000010\.summary\.json") as info:
         load_run(run)
     assert isinstance(info.value, cogstar.CogstarError)
     assert "cogstar run SPEC" in str(info.value)
@@ -303,7 +303,7 @@ def test_corrupt_middle_metrics_line_raises(run: Path) -> None:
     lines = path.read_text().splitlines()
     lines[3] = "{oops"
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ReportError, match=r"metrics\.jsonl:4"):
+    with pytest.raises(DataError, match=r"metrics\.jsonl:4"):
         load_run(run)
 
 
@@ -325,7 +325,7 @@ def test_partial_runs_never_crash(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     assert build_report(empty, Console(record=True), paper="qwen", dpi=30).is_dir()
-    with pytest.raises(ReportError, match="no such run directory"):
+    with pytest.raises(DataError, match="no such run directory"):
         load_run(tmp_path / "missing")
 
 

@@ -1,34 +1,19 @@
-"""The run directory: atomic writes, JSONL, the manifest under concurrent jobs, locks, resume."""
+"""The run directory: the manifest under concurrent jobs, locks, resume, provenance."""
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import signal
 import socket
-import warnings
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import pytest
 
 import cogstar
-from cogstar.study.rundir import (
-    RunDataError,
-    RunDir,
-    RunLocked,
-    RunMismatch,
-    append_jsonl,
-    atomic_dir,
-    atomic_write_json,
-    atomic_write_text,
-    git_revision,
-    hash_file,
-    hash_json,
-    read_jsonl,
-    versions,
-)
+from cogstar.errors import RunLocked, RunMismatch
+from cogstar.study.rundir import RunDir, git_revision, versions
 
 SPEC = 'experiment = "exp"\n[sweep]\ncondition = ["c0", "c1", "c2", "c3"]\n'
 CELLS = {f"c{i}": {"condition": f"c{i}"} for i in range(4)}
@@ -75,143 +60,7 @@ def _start_holder(root: Path, unit: str) -> tuple[mp.process.BaseProcess, Event]
     return child, release
 
 
-# --- atomic writes ------------------------------------------------------------------------
-
-
-def test_atomic_write_text_and_json_replace_whole_and_leave_no_temp_files(tmp_path: Path) -> None:
-    path = tmp_path / "sub" / "a.json"
-    atomic_write_json(path, {"x": 1, "p": Path("m/final")})
-    assert json.loads(path.read_text()) == {"x": 1, "p": "m/final"}
-    atomic_write_text(path, "new\n")
-    assert path.read_text() == "new\n"
-    assert siblings(path) == ["a.json"]
-
-
-def test_atomic_write_that_fails_keeps_the_old_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "a.txt"
-    atomic_write_text(path, "old")
-
-    def broken_fsync(fd: int) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "fsync", broken_fsync)
-    with pytest.raises(OSError, match="No space"):
-        atomic_write_text(path, "new" * 1000)
-    assert path.read_text() == "old"
-    assert siblings(path) == ["a.txt"]
-
-
-def test_atomic_dir_moves_into_place_and_replaces_an_old_folder(tmp_path: Path) -> None:
-    out = tmp_path / "final"
-    with atomic_dir(out) as tmp:
-        assert tmp.parent == tmp_path and tmp != out and not out.exists()
-        (tmp / "model.bin").write_bytes(b"v1")
-        (tmp / "old_only.txt").write_text("x")
-    assert sorted(p.name for p in out.iterdir()) == ["model.bin", "old_only.txt"]
-    with atomic_dir(out) as tmp:
-        (tmp / "model.bin").write_bytes(b"v2")
-    assert sorted(p.name for p in out.iterdir()) == ["model.bin"]
-    assert (out / "model.bin").read_bytes() == b"v2"
-    assert siblings(out) == ["final"]
-
-
-def test_atomic_dir_that_raises_leaves_nothing_or_the_old_folder(tmp_path: Path) -> None:
-    out = tmp_path / "final"
-    with pytest.raises(RuntimeError, match="crash"), atomic_dir(out) as tmp:
-        (tmp / "half.bin").write_bytes(b"\0" * 100)
-        raise RuntimeError("crash mid-write")
-    assert siblings(out) == []
-
-    with atomic_dir(out) as tmp:
-        (tmp / "model.bin").write_bytes(b"good")
-    with pytest.raises(KeyboardInterrupt), atomic_dir(out) as tmp:
-        (tmp / "model.bin").write_bytes(b"ha")
-        raise KeyboardInterrupt
-    assert (out / "model.bin").read_bytes() == b"good"
-    assert siblings(out) == ["final"]
-
-
-def test_atomic_dir_removes_the_leftovers_of_a_dead_writer(tmp_path: Path) -> None:
-    child = CTX.Process(target=int)
-    child.start()
-    child.join(60)
-    dead = child.pid
-    assert dead is not None
-    host = socket.gethostname()
-    leftover = tmp_path / f".final.{host}.{dead}.0123abcd.tmp"
-    leftover.mkdir()
-    (leftover / "half.bin").write_bytes(b"\0")
-    live = tmp_path / f".final.{host}.{os.getpid()}.0123abcd.tmp"  # a live writer's: kept
-    live.mkdir()
-    with atomic_dir(tmp_path / "final") as tmp:
-        (tmp / "x").write_text("x")
-    assert siblings(tmp_path / "final") == [live.name, "final"]
-
-
-# --- JSONL --------------------------------------------------------------------------------
-
-
-def test_read_jsonl_names_file_and_line_of_a_damaged_line(tmp_path: Path) -> None:
-    path = tmp_path / "rows.jsonl"
-    path.write_text('{"a": 1}\n{"b": \n{"c": 3}\n')
-    with pytest.raises(RunDataError, match=r"rows\.jsonl:2: invalid JSON: .* column") as err:
-        read_jsonl(path)
-    assert isinstance(err.value, cogstar.CogstarError)
-
-    path.write_text('{"a": 1}\n\n[1, 2]\n')
-    with pytest.raises(RunDataError, match=r"rows\.jsonl:3: a JSON array where an object"):
-        read_jsonl(path)
-
-    path.write_bytes(b'{"a": 1}\n{"b": "\xff"}\n')
-    with pytest.raises(RunDataError, match=r"rows\.jsonl:2: not UTF-8"):
-        read_jsonl(path)
-
-
-def test_a_torn_last_line_is_dropped_with_a_warning(tmp_path: Path) -> None:
-    path = tmp_path / "metrics.jsonl"
-    path.write_text('{"step": 1}\n{"step": 2, "lo')
-    with pytest.warns(UserWarning, match=r"metrics\.jsonl:2: dropped a torn last line"):
-        assert read_jsonl(path) == [{"step": 1}]
-    # the same line *with* its newline was written whole: it is damage, not a torn write
-    path.write_text('{"step": 1}\n{"step": 2, "lo\n')
-    with pytest.raises(RunDataError, match=r"metrics\.jsonl:2"):
-        read_jsonl(path)
-    # a complete last object without a newline is kept
-    path.write_text('{"step": 1}\n{"step": 2}')
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert read_jsonl(path) == [{"step": 1}, {"step": 2}]
-
-
-def test_append_jsonl_cuts_a_torn_tail_before_appending(tmp_path: Path) -> None:
-    path = tmp_path / "metrics.jsonl"
-    append_jsonl(path, {"step": 1})
-    with open(path, "ab") as f:
-        f.write(b'{"step": 2, "rew')  # a crash mid-append
-    with pytest.warns(UserWarning, match="torn last line"):
-        append_jsonl(path, {"step": 3, "path": Path("ppo/step_000003")})
-    assert read_jsonl(path) == [{"step": 1}, {"step": 3, "path": "ppo/step_000003"}]
-    assert path.read_text().endswith("}\n")
-
-    path.write_text('{"step": 1}')  # hand-written, complete, no newline: kept
-    append_jsonl(path, {"step": 2})
-    assert read_jsonl(path) == [{"step": 1}, {"step": 2}]
-
-
-# --- hashes and provenance ----------------------------------------------------------------
-
-
-def test_hashes_are_canonical_and_short(tmp_path: Path) -> None:
-    assert hash_json({"a": 1, "b": [1, 2]}) == hash_json({"b": [1, 2], "a": 1})
-    assert hash_json({"a": 1}) != hash_json({"a": 2})
-    assert len(hash_json({})) == 16
-    path = tmp_path / "f.bin"
-    path.write_bytes(b"one")
-    first = hash_file(path)
-    path.write_bytes(b"two")
-    assert len(first) == 16 and hash_file(path) != first
+# --- provenance ---------------------------------------------------------------------------
 
 
 def test_versions_and_git_revision(tmp_path: Path) -> None:
@@ -236,9 +85,9 @@ def test_create_writes_spec_and_manifest(tmp_path: Path) -> None:
     assert manifest["cells"]["c2"] == {"axes": {"condition": "c2"}, "stages": {}}
     assert manifest["shared"] == {"stages": {}}
     assert "python" in manifest["versions"] and "git" in manifest
-    assert run.cell_dir("c1") == run.root / "c1"
-    assert run.shared_dir() == run.root / "shared"
-    assert run.report_dir() == run.root / "report"
+    assert run.layout.cell("c1").root == run.root / "c1"
+    assert run.layout.shared == run.root / "shared"
+    assert run.layout.report == run.root / "report"
     # reopening with the same spec keeps the records and the creation time
     again = RunDir.create(run.root, SPEC, "exp", CELLS)
     assert again.manifest()["created"] == manifest["created"]
@@ -345,7 +194,9 @@ def test_a_second_process_cannot_take_a_held_lock(tmp_path: Path) -> None:
             pass
         message = str(err.value)
         assert f"pid {child.pid} on {socket.gethostname()}" in message
-        assert str(run.cell_dir("c1")) in message and "flock dies with the process" in message
+        assert (
+            str(run.layout.cell("c1").root) in message and "flock dies with the process" in message
+        )
         assert state(run, "c1", "sft") == "running"
         with run.lock("c2"):  # other cells are free
             pass

@@ -16,9 +16,11 @@ import pytest
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
-from cogstar.study import rundir as runs  # noqa: E402
+from cogstar import io  # noqa: E402
+from cogstar.errors import DataError, StageError  # noqa: E402
 from cogstar.study.progress import Reporter  # noqa: E402
-from cogstar.study.runner import ExperimentError, run_experiment  # noqa: E402
+from cogstar.study.rundir import RunDir  # noqa: E402
+from cogstar.study.runner import run_experiment  # noqa: E402
 from micro import DATA_AND_MODEL, RL_AND_EVAL  # noqa: E402
 
 MICRO = """\
@@ -67,7 +69,7 @@ def _results(run_dir: Path, cell: str) -> dict[str, object]:
         out[f"acc@{step}"] = summary["accuracy"]
         out[f"completions@{step}"] = [
             r["completion"]
-            for r in runs.read_jsonl(run_dir / cell / "eval" / f"step_{step:06d}.jsonl")
+            for r in io.read_jsonl(run_dir / cell / "eval" / f"step_{step:06d}.jsonl")
         ]
         out[f"behaviors@{step}"] = json.loads(
             (run_dir / cell / "behaviors" / f"step_{step:06d}.json").read_text()
@@ -97,11 +99,9 @@ def test_every_stage_is_done_and_reported(whole: Path) -> None:
     assert (whole / "report" / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the held-out test puzzles never appear among the training or priming puzzles
     data = whole / "shared" / "data"
-    test = {
-        (tuple(sorted(r["numbers"])), r["target"]) for r in runs.read_jsonl(data / "test.jsonl")
-    }
+    test = {(tuple(sorted(r["numbers"])), r["target"]) for r in io.read_jsonl(data / "test.jsonl")}
     for name in ("train.jsonl", "priming.jsonl"):
-        rows = runs.read_jsonl(data / name)
+        rows = io.read_jsonl(data / name)
         assert not test & {(tuple(sorted(r["numbers"])), r["target"]) for r in rows}
 
 
@@ -117,7 +117,7 @@ def test_rerun_redoes_nothing(whole: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_one_cell_and_unknown_cell(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
-    with pytest.raises(ExperimentError, match=r"no cell named nope.*unprimed, all_strategies"):
+    with pytest.raises(StageError, match=r"no cell named nope.*unprimed, all_strategies"):
         run_experiment(spec, cells=["nope"])
     run_dir = run_experiment(spec, cells=["unprimed"], report=Reporter("quiet"))
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -153,7 +153,7 @@ def test_sigkill_mid_ppo_then_resume_equals_uninterrupted(whole: Path, tmp_path:
         "stages"
     ]
     assert stages["rl"]["status"] == "running"  # as the killed process left it
-    assert runs.RunDir(run_dir).status("all_strategies", "rl")["status"] == "interrupted"
+    assert RunDir(run_dir).status("all_strategies", "rl")["status"] == "interrupted"
     assert (run_dir / "all_strategies" / "ppo" / "step_000001" / "state.json").exists()
     assert not (run_dir / "all_strategies" / "ppo" / "step_000002").exists()
 
@@ -179,7 +179,7 @@ def test_sft_and_ppo_as_two_process_jobs(tmp_path: Path) -> None:
     assert (cell / "sft" / "final" / "config.json").exists()
     last = cell / "ppo" / "step_000002"
     assert (last / "rng.pt").exists() and (last / "rng_1.pt").exists()  # one per process
-    metrics = runs.read_jsonl(cell / "ppo" / "metrics.jsonl")
+    metrics = io.read_jsonl(cell / "ppo" / "metrics.jsonl")
     # outcomes are gathered from both processes: 4 prompts x 2 samples per step
     assert [sum(m["outcomes"].values()) for m in metrics] == [8, 8]
     assert json.loads((cell / "eval" / "step_000002.summary.json").read_text())["n"] == 8
@@ -226,13 +226,13 @@ def test_bad_inputs_name_the_file_and_what_to_rerun(tmp_path: Path) -> None:
 
     bad = tmp_path / "train.jsonl"
     bad.write_text('{"numbers": [1, 2], "target": 3}\n{"numbers": [1, 2], "target"\n{}\n')
-    with pytest.raises(runs.RunDataError, match=r"train\.jsonl:2"):
+    with pytest.raises(DataError, match=r"train\.jsonl:2"):
         read_puzzles(bad)
     bad.write_text('{"numbers": [1, 2], "target": 3}\n{"numbers": [1, 2]}\n')
-    with pytest.raises(ExperimentError, match=r"train\.jsonl:2: not a puzzle"):
+    with pytest.raises(StageError, match=r"train\.jsonl:2: not a puzzle"):
         read_puzzles(bad)
-    with pytest.raises(ExperimentError, match="rerun `cogstar run SPEC` to rebuild the data"):
+    with pytest.raises(StageError, match="rerun `cogstar run SPEC` to rebuild the data"):
         read_puzzles(tmp_path / "missing.jsonl")
     spec = load_spec(_spec(tmp_path))
-    with pytest.raises(ExperimentError, match=r"step_000001.*no checkpoint for step 1; rerun"):
+    with pytest.raises(StageError, match=r"step_000001.*no checkpoint for step 1; rerun"):
         checkpoint(spec, Paths(tmp_path / "cell"), "start", 1)

@@ -17,6 +17,7 @@ import pytest
 from rich.console import Console
 
 from cogstar.behaviors.priming import CONDITIONS, CONTROLS
+from cogstar.errors import ConfigError
 from cogstar.pretrain.train import ContinuedPretrainingSettings
 from cogstar.study.spec import (
     ALL_CONDITIONS,
@@ -27,7 +28,6 @@ from cogstar.study.spec import (
     PPOSpec,
     SFTSpec,
     Spec,
-    SpecError,
     dump_toml,
     eval_steps,
     expand_cells,
@@ -64,7 +64,7 @@ def write(tmp_path: Path, body: str, name: str = "exp.toml") -> Path:
 
 
 def problems(path: Path, overrides: list[str] | tuple[str, ...] = (), **env: str) -> list[str]:
-    with pytest.raises(SpecError) as info:
+    with pytest.raises(ConfigError) as info:
         load_spec(path, overrides, env=env)
     text = str(info.value)
     assert all(p in text for p in info.value.problems)
@@ -358,7 +358,7 @@ def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
     body = '[ppo]\nstpes = 3\nsteps = "x"\nactor_minibatch_prompts = 100\n[eval]\nevery = 15\n'
     found = problems(write(tmp_path, body))
     assert len(found) == 4, found
-    assert str(len(found)) + " problems" in str(SpecError(found))
+    assert str(len(found)) + " problems" in str(ConfigError(found))
 
 
 def test_toml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
@@ -375,7 +375,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_spec_error_is_a_cogstar_error() -> None:
     import cogstar
 
-    assert issubclass(SpecError, cogstar.CogstarError)
+    assert issubclass(ConfigError, cogstar.CogstarError)
 
 
 # -- environment and --set --------------------------------------------------------------------

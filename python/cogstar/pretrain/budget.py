@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from cogstar.behaviors.priming import PrimingRecord, write_records
+from cogstar.io import atomic_write_json
 from cogstar.pretrain import Rewrite
-from cogstar.study.rundir import atomic_write_json
 from cogstar.tasks import ASSISTANT_PREFIX, PREAMBLE
 
 __all__ = [

@@ -70,15 +70,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cogstar import CogstarError
+from cogstar.errors import DataError
+from cogstar.io import append_jsonl, read_jsonl
 from cogstar.llm import Backend, Reply, Request, Usage
 from cogstar.pretrain import BEHAVIORS, Document, Label
-from cogstar.study.rundir import append_jsonl, read_jsonl
 
 __all__ = [
     "BEHAVIOR_PATTERNS",
     "DEFINITIONS",
-    "LabelError",
+    "DataError",
     "LabelStats",
     "explain_heuristic",
     "heuristic_label",
@@ -88,10 +88,6 @@ __all__ = [
     "read_labels",
     "sentences",
 ]
-
-
-class LabelError(CogstarError):
-    """A labels file is damaged, or belongs to another judge."""
 
 
 # --- the heuristic labeller -----------------------------------------------------------------
@@ -442,7 +438,7 @@ def label_documents(
     labels are written when the batch is answered; give the backend a ``cache_dir`` and a batch
     cut short by an error costs nothing when run again). Ids already in ``out`` are skipped, so
     a killed run resumes where it stopped; ``out`` must hold labels of the same judge (the
-    LLM's model name), else :class:`LabelError`. ``progress=True`` shows a Rich bar; a callable
+    LLM's model name), else :class:`DataError`. ``progress=True`` shows a Rich bar; a callable
     gets ``(documents handled, total)``, the total being 0 when ``docs`` has no length.
     """
     if judge not in ("heuristic", "llm"):
@@ -542,7 +538,7 @@ def _existing_ids(path: Path, judge: str) -> list[str]:
     for row_number, row in enumerate(read_jsonl(path), start=1):
         found = row.get("judge")
         if found != judge:
-            raise LabelError(
+            raise DataError(
                 f"{path}: row {row_number} was labelled by {found!r}, this run's judge is "
                 f"{judge!r}; write these labels to another file (labels of two judges are "
                 "never mixed in one)"
@@ -562,7 +558,7 @@ def _label_from_row(row: Mapping[str, Any], where: str) -> Label:
             "extra": row.get("extra") or {},
         }
     except KeyError as err:
-        raise LabelError(f"{where}: not a label, no {err.args[0]!r} field") from None
+        raise DataError(f"{where}: not a label, no {err.args[0]!r} field") from None
     problems = []
     if not isinstance(fields["id"], str):
         problems.append("id is not a string")
@@ -579,7 +575,7 @@ def _label_from_row(row: Mapping[str, Any], where: str) -> Label:
     if not isinstance(fields["extra"], dict):
         problems.append("extra is not an object")
     if problems:
-        raise LabelError(f"{where}: not a label ({'; '.join(problems)})")
+        raise DataError(f"{where}: not a label ({'; '.join(problems)})")
     return Label(**fields)
 
 
@@ -587,7 +583,7 @@ def read_labels(path: str | os.PathLike[str]) -> dict[str, Label]:
     """The labels in a JSONL file written by :func:`label_documents`, by document id."""
     source = Path(path)
     if not source.exists():
-        raise LabelError(f"{source}: no such labels file (label_documents writes it)")
+        raise DataError(f"{source}: no such labels file (label_documents writes it)")
     return {
         label.id: label
         for label in (

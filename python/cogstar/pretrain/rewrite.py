@@ -38,9 +38,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from cogstar.errors import DataError
+from cogstar.io import append_jsonl, read_jsonl
 from cogstar.llm import Backend, Request, Usage
 from cogstar.pretrain import Document, Rewrite
-from cogstar.study.rundir import RunDataError, append_jsonl, read_jsonl
 
 __all__ = [
     "POOLS",
@@ -218,7 +219,7 @@ def _settled_ids(path: Path, pool: str) -> set[str]:
     ids = set()
     for n, row in enumerate(read_jsonl(path), 1):
         if "id" not in row:
-            raise RunDataError(f"{path}: record {n} has no 'id'; fix or delete that line")
+            raise DataError(f"{path}: record {n} has no 'id'; fix or delete that line")
         if row.get("pool", pool) != pool:
             raise ValueError(
                 f"{path} holds rewrites for pool {row.get('pool')!r}, not {pool!r}; give each "
@@ -374,7 +375,7 @@ def read_rewrites(path: str | Path) -> list[Rewrite]:
     """The rewrites in a file written by :func:`rewrite_documents`, in file order.
 
     A record without the fields of :class:`~cogstar.pretrain.Rewrite` raises
-    :class:`~cogstar.study.rundir.RunDataError` naming the file and record; a torn last line (a write cut
+    :class:`~cogstar.study.rundir.DataError` naming the file and record; a torn last line (a write cut
     short by a crash) is dropped with a warning.
     """
     path = Path(path)
@@ -382,7 +383,7 @@ def read_rewrites(path: str | Path) -> list[Rewrite]:
     for n, row in enumerate(read_jsonl(path), 1):
         missing = [k for k in _FIELDS if not isinstance(row.get(k), str)]
         if missing:
-            raise RunDataError(
+            raise DataError(
                 f"{path}: record {n} is not a rewrite (missing or non-string: "
                 f"{', '.join(missing)}); fix or delete that line"
             )

@@ -34,14 +34,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cogstar import CogstarError
+from cogstar.errors import DataError
+from cogstar.io import atomic_write_json
 from cogstar.pretrain import BEHAVIORS, Label
-from cogstar.study.rundir import atomic_write_json
 
 __all__ = [
     "POOLS_FILE",
+    "DataError",
     "Pools",
-    "SelectionError",
     "SelectionRules",
     "distinct_behaviors",
     "read_pools",
@@ -56,10 +56,6 @@ NO_PROBLEM = "no_problem"
 NO_SOLUTION = "no_solution"
 FEW_BEHAVIORS = "few_behaviors"  # 0 < total < min_total_rich (some, but not enough)
 FEW_DISTINCT = "few_distinct_behaviors"  # enough instances, too few kinds of behavior
-
-
-class SelectionError(CogstarError):
-    """A pools file is missing or damaged."""
 
 
 @dataclass(frozen=True)
@@ -158,9 +154,9 @@ def read_pools(out_dir: str | os.PathLike[str]) -> Pools:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SelectionError(f"{path}: no pools file (write_pools writes it)") from None
+        raise DataError(f"{path}: no pools file (write_pools writes it)") from None
     except json.JSONDecodeError as err:
-        raise SelectionError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
+        raise DataError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
     try:
         rich, minimized = data["rich"], data["minimized"]
         if not all(isinstance(i, str) for i in [*rich, *minimized]):
@@ -173,4 +169,4 @@ def read_pools(out_dir: str | os.PathLike[str]) -> Pools:
             rules=SelectionRules(**data.get("rules", {})),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise SelectionError(f"{path}: not a pools file ({type(err).__name__}: {err})") from None
+        raise DataError(f"{path}: not a pools file ({type(err).__name__}: {err})") from None

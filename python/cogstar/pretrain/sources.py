@@ -38,12 +38,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cogstar import CogstarError, parse_expression
+from cogstar import parse_expression
+from cogstar.errors import DataError
 from cogstar.pretrain import BEHAVIORS, Document
 
 __all__ = [
     "KINDS",
-    "SourceError",
+    "DataError",
     "default_count_tokens",
     "iter_documents",
     "sample_math_corpus",
@@ -53,10 +54,6 @@ __all__ = [
 ]
 
 TokenCounter = Callable[[str], int]
-
-
-class SourceError(CogstarError):
-    """A source cannot be read: unknown form, missing file, broken row, missing text field."""
 
 
 # --- token budget ---------------------------------------------------------------------------
@@ -139,7 +136,7 @@ def iter_documents(
     """Documents of ``source`` in order, each cut to ``max_tokens``; at most ``limit`` of them.
 
     Rows whose text is blank or null are skipped (they do not count towards ``limit``); a row
-    without the text field, or with a non-string one, raises :class:`SourceError` naming the
+    without the text field, or with a non-string one, raises :class:`DataError` naming the
     file and line (or row) when it is reached. The source itself is opened by this call, so an
     unknown form, a missing file or an unreachable dataset fail here, before any work is done.
     Hugging Face datasets are streamed, never downloaded whole.
@@ -157,9 +154,9 @@ def iter_documents(
         path = Path(name)
         suffix = path.suffix.lower()
         if suffix not in (".jsonl", ".parquet"):
-            raise SourceError(f"{name}: not a source cogstar can read; give {_FORMS}")
+            raise DataError(f"{name}: not a source cogstar can read; give {_FORMS}")
         if not path.is_file():
-            raise SourceError(f"{name}: no such file (sources are {_FORMS})")
+            raise DataError(f"{name}: no such file (sources are {_FORMS})")
         rows = _jsonl_rows(path) if suffix == ".jsonl" else _parquet_rows(path, text_field)
     return _documents(rows, name, limit, max_tokens, count_tokens, text_field)
 
@@ -178,7 +175,7 @@ def _documents(
     for index, (where, row) in enumerate(rows):
         if text_field not in row:
             fields = ", ".join(sorted(map(str, row))) or "none"
-            raise SourceError(
+            raise DataError(
                 f"{where}: no {text_field!r} field (fields: {fields}); pass text_field= to "
                 "read another one"
             )
@@ -186,7 +183,7 @@ def _documents(
         if text is None:
             continue
         if not isinstance(text, str):
-            raise SourceError(
+            raise DataError(
                 f"{where}: field {text_field!r} is a {type(text).__name__}, not a string"
             )
         if not text.strip():
@@ -217,14 +214,14 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             try:
                 row = json.loads(raw.decode("utf-8"))
             except UnicodeDecodeError as err:
-                raise SourceError(f"{where}: not UTF-8 (byte {err.start + 1})") from None
+                raise DataError(f"{where}: not UTF-8 (byte {err.start + 1})") from None
             except json.JSONDecodeError as err:
-                raise SourceError(
+                raise DataError(
                     f"{where}: invalid JSON ({err.msg} at column {err.colno}); fix or delete "
                     "that line"
                 ) from None
             if not isinstance(row, dict):
-                raise SourceError(
+                raise DataError(
                     f"{where}: a JSON {type(row).__name__} where an object was expected"
                 )
             yield where, row
@@ -237,10 +234,10 @@ def _parquet_rows(path: Path, text_field: str) -> Iterator[tuple[str, dict[str, 
     try:
         table = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as err:
-        raise SourceError(f"{path}: not a readable Parquet file ({err})") from None
+        raise DataError(f"{path}: not a readable Parquet file ({err})") from None
     names = list(table.schema_arrow.names)
     if text_field not in names:
-        raise SourceError(
+        raise DataError(
             f"{path}: no {text_field!r} column (columns: {', '.join(names) or 'none'}); pass "
             "text_field= to read another one"
         )
@@ -259,11 +256,11 @@ def _parquet_rows(path: Path, text_field: str) -> Iterator[tuple[str, dict[str, 
 def _hf_rows(source: str, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
     name, _, config = source[len("hf:") :].partition(":")
     if not name:
-        raise SourceError(f"{source}: no dataset id; give hf:<dataset id>[:<config>]")
+        raise DataError(f"{source}: no dataset id; give hf:<dataset id>[:<config>]")
     try:
         from datasets import load_dataset  # type: ignore[import-untyped]
     except ImportError:
-        raise SourceError(
+        raise DataError(
             f"{source}: reading Hugging Face datasets needs the `datasets` package "
             "(pip install datasets)"
         ) from None
@@ -271,7 +268,7 @@ def _hf_rows(source: str, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         rows = load_dataset(*args, split=split, streaming=True)
     except Exception as err:  # network, auth, unknown dataset/config: say which source
-        raise SourceError(f"{source}: cannot open the dataset (split {split!r}): {err}") from err
+        raise DataError(f"{source}: cannot open the dataset (split {split!r}): {err}") from err
     return ((f"{source}: row {n}", dict(row)) for n, row in enumerate(rows, start=1))
 
 
@@ -284,7 +281,7 @@ def _sample_rows(source: str) -> Iterator[tuple[str, dict[str, Any]]]:
         if n < 0:
             raise ValueError
     except ValueError:
-        raise SourceError(f"{source}: give sample:<n>[:<seed>] with n >= 0") from None
+        raise DataError(f"{source}: give sample:<n>[:<seed>] with n >= 0") from None
     return (
         (f"{source}: document {doc.id}", {"id": doc.id, "text": doc.text})
         for doc in sample_math_corpus(n, seed)

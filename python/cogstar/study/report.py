@@ -16,7 +16,7 @@ with a dash for what does not):
 
 What it writes to RUN/report/: ``report.md`` (the tables in Markdown), ``accuracy.png``,
 ``behaviors.png``, ``length.png`` and ``summary.json``. A file that exists but is not valid
-JSON raises :class:`ReportError` naming the file and what to rerun.
+JSON raises :class:`DataError` naming the file and what to rerun.
 
 The paper's published per-step curves (github.com/kanishkg/cognitive-behaviors, Apache-2.0;
 see ``cogstar/data/paper/SOURCE.md``) ship with the package: :func:`paper_curves` and
@@ -44,9 +44,9 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from cogstar._core import CogstarError
 from cogstar.behaviors import BEHAVIORS
 from cogstar.behaviors.priming import CONDITIONS, CONTROLS
+from cogstar.errors import DataError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -56,8 +56,8 @@ __all__ = [
     "PAPER_MODELS",
     "CellResults",
     "Checkpoint",
+    "DataError",
     "PaperPoint",
-    "ReportError",
     "RunResults",
     "build_report",
     "figures",
@@ -81,10 +81,6 @@ DASH = "\u2013"  # en dash: a value that does not exist (yet)
 _EVAL_FILE = re.compile(r"^step_(\d+)\.summary\.json$")
 _BEHAVIOR_FILE = re.compile(r"^step_(\d+)\.json$")
 _RESUME = "run `cogstar run SPEC` again to resume the run"
-
-
-class ReportError(CogstarError):
-    """A run file exists but cannot be read (corrupt JSON or TOML, or the wrong shape)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -153,11 +149,11 @@ def _read_json(path: Path, rerun: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise ReportError(
+        raise DataError(
             f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno}); {rerun}"
         ) from None
     except (OSError, UnicodeDecodeError) as err:
-        raise ReportError(f"{path}: cannot read it ({err}); {rerun}") from None
+        raise DataError(f"{path}: cannot read it ({err}); {rerun}") from None
 
 
 def _number(data: dict[str, Any], key: str, path: Path, rerun: str) -> float | None:
@@ -165,7 +161,7 @@ def _number(data: dict[str, Any], key: str, path: Path, rerun: str) -> float | N
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ReportError(f"{path}: {key} should be a number, got {value!r}; {rerun}")
+        raise DataError(f"{path}: {key} should be a number, got {value!r}; {rerun}")
     return float(value)
 
 
@@ -174,7 +170,7 @@ def _numbers(data: dict[str, Any], key: str, path: Path, rerun: str) -> dict[str
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise ReportError(f"{path}: {key} should be an object, got {value!r}; {rerun}")
+        raise DataError(f"{path}: {key} should be an object, got {value!r}; {rerun}")
     out = {}
     for name in value:
         number = _number(value, name, path, rerun)
@@ -186,7 +182,7 @@ def _numbers(data: dict[str, Any], key: str, path: Path, rerun: str) -> dict[str
 def _object(path: Path, rerun: str) -> dict[str, Any]:
     data = _read_json(path, rerun)
     if not isinstance(data, dict):
-        raise ReportError(f"{path}: expected a JSON object, got {type(data).__name__}; {rerun}")
+        raise DataError(f"{path}: expected a JSON object, got {type(data).__name__}; {rerun}")
     return data
 
 
@@ -238,7 +234,7 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
     try:
         lines = path.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as err:
-        raise ReportError(f"{path}: cannot read it ({err}); {rerun}") from None
+        raise DataError(f"{path}: cannot read it ({err}); {rerun}") from None
     records = []
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
@@ -248,9 +244,9 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError as err:
             if not any(rest.strip() for rest in lines[lineno:]):
                 break  # the last line, torn by an interrupted write
-            raise ReportError(f"{path}:{lineno}: not valid JSON ({err.msg}); {rerun}") from None
+            raise DataError(f"{path}:{lineno}: not valid JSON ({err.msg}); {rerun}") from None
         if not isinstance(record, dict):
-            raise ReportError(f"{path}:{lineno}: expected a JSON object per line; {rerun}")
+            raise DataError(f"{path}:{lineno}: expected a JSON object per line; {rerun}")
         records.append(record)
     return records
 
@@ -273,7 +269,7 @@ def _read_spec(path: Path) -> dict[str, Any]:
     try:
         spec = _loads_toml(path.read_text(encoding="utf-8"))
     except (ValueError, OSError, UnicodeDecodeError) as err:
-        raise ReportError(
+        raise DataError(
             f"{path}: not a readable TOML spec ({err}); {_RESUME}, which writes it again"
         ) from None
     return spec or {}
@@ -297,7 +293,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunResults:
     """Read a run directory into :class:`RunResults`; missing files are simply absent."""
     run = Path(run_dir)
     if not run.is_dir():
-        raise ReportError(f"{run}: no such run directory (start a run with `cogstar run SPEC`)")
+        raise DataError(f"{run}: no such run directory (start a run with `cogstar run SPEC`)")
     spec = _read_spec(run / "spec.toml")
     manifest: dict[str, Any] = {}
     if (run / "manifest.json").is_file():

@@ -1,4 +1,4 @@
-"""The run directory: resolved spec, manifest, atomic writes, per-unit locks and resume.
+"""The run directory: resolved spec, manifest, per-unit locks and resume (paths: cogstar.layout).
 
 One experiment lives in one folder::
 
@@ -20,7 +20,7 @@ from its own checkpoints)::
 
     run = RunDir.create("runs/exp", spec_text, "exp", {"all_strategies": {"condition": "all"}})
     with run.lock("all_strategies"):
-        key = hash_json({"spec": spec_section, "model": base_hash})
+        key = hash_json({"spec": spec_section, "model": base_hash})  # cogstar.io
         if not run.is_done("all_strategies", "sft", key):
             with run.stage("all_strategies", "sft", key) as stage:
                 ...  # train, resuming from the newest checkpoint under all_strategies/sft/
@@ -39,51 +39,20 @@ import importlib.metadata
 import json
 import os
 import platform
-import re
-import secrets
-import shutil
-import socket
 import subprocess
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cogstar
-from cogstar import CogstarError
+from cogstar.errors import ArgumentError, DataError, RunLocked, RunMismatch
+from cogstar.io import atomic_write_json, atomic_write_text, dumps, host, pid_alive
+from cogstar.layout import SHARED, RunLayout, check_cell_name
 
-__all__ = [
-    "LOCK_FILE",
-    "MANIFEST_FILE",
-    "SHARED",
-    "SPEC_FILE",
-    "RunDataError",
-    "RunDir",
-    "RunLocked",
-    "RunMismatch",
-    "StageHandle",
-    "append_jsonl",
-    "atomic_dir",
-    "atomic_write_json",
-    "atomic_write_text",
-    "git_revision",
-    "hash_file",
-    "hash_json",
-    "read_jsonl",
-    "versions",
-]
+__all__ = ["RunDir", "StageHandle", "git_revision", "versions"]
 
-SPEC_FILE = "spec.toml"
-MANIFEST_FILE = "manifest.json"
-MANIFEST_LOCK = "manifest.lock"
-LOCK_FILE = ".lock"
-SHARED = "shared"
-REPORT = "report"
-
-_RESERVED = frozenset({SHARED, REPORT, SPEC_FILE, MANIFEST_FILE, MANIFEST_LOCK})
-_CELL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.,+=@-]{0,199}")
 _PACKAGES = ("cogstar", "torch", "transformers", "trl", "accelerate", "vllm")
 # A status probe holds a unit's lock for microseconds; a few short retries keep a job that
 # starts at that instant from failing with RunLocked.
@@ -93,282 +62,11 @@ _LOCK_RETRY_S = 0.02
 PathLike = str | os.PathLike[str]
 
 
-class RunLocked(CogstarError):
-    """Another live process holds the lock of the cell (or ``shared``) folder."""
-
-
-class RunMismatch(CogstarError):
-    """The run directory holds results of a different spec."""
-
-
-class RunDataError(CogstarError):
-    """A run file (manifest, JSONL) is missing or damaged."""
-
-
-# --- small helpers ------------------------------------------------------------------------
+# --- helpers ------------------------------------------------------------------------------
 
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _host() -> str:
-    return socket.gethostname()
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether ``pid`` is a live process on this host (a zombie counts as alive)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, it is someone else's
-    return True
-
-
-def _json_default(obj: object) -> Any:
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serializable: {obj!r}")
-
-
-def _dumps(obj: Any, **kwargs: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=_json_default, **kwargs)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename in ``path`` durable (a no-op where directories cannot be fsynced)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _temp_sibling(path: Path, kind: str) -> Path:
-    """A hidden sibling named after the writer, so leftovers of dead writers can be found."""
-    return path.with_name(f".{path.name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}.{kind}")
-
-
-def _remove_leftovers(path: Path) -> None:
-    """Delete temp siblings of ``path`` left by writers on this host that have since died."""
-    pattern = re.compile(
-        rf"\.{re.escape(path.name)}\.(?P<host>.+)\.(?P<pid>\d+)\.[0-9a-f]{{8}}\.(?:tmp|old)"
-    )
-    try:
-        entries = list(os.scandir(path.parent))
-    except OSError:
-        return
-    for entry in entries:
-        found = pattern.fullmatch(entry.name)
-        if found and found["host"] == _host() and not _pid_alive(int(found["pid"])):
-            _remove(Path(entry.path))
-
-
-# --- atomic files and folders -------------------------------------------------------------
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(path)
-    tmp = _temp_sibling(path, "tmp")
-    try:
-        # os.open with 0o666 lets the umask decide the mode, as for a file written directly.
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_text(path: PathLike, text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` so that readers see the old file or the whole new one."""
-    _atomic_write_bytes(Path(path), text.encode("utf-8"))
-
-
-def atomic_write_json(path: PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically (paths are written as strings)."""
-    _atomic_write_bytes(Path(path), (_dumps(obj, indent=2) + "\n").encode("utf-8"))
-
-
-@contextlib.contextmanager
-def atomic_dir(path: PathLike, *, fsync: bool = True) -> Iterator[Path]:
-    """Build a folder in a temp sibling and move it to ``path`` when the block ends cleanly.
-
-    An existing ``path`` is replaced; if the block raises, the temp folder is removed and
-    ``path`` is left as it was. With ``fsync`` every file is flushed to disk before the rename,
-    so the folder is complete even after a power cut. Leftover temp folders of dead processes
-    on this host are removed on the next call for the same ``path``.
-    """
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(final)
-    tmp = _temp_sibling(final, "tmp")
-    tmp.mkdir()
-    try:
-        yield tmp
-        if fsync:
-            _fsync_tree(tmp)
-        if final.exists() or final.is_symlink():
-            # rename() cannot replace a non-empty folder: move the old one aside first.
-            old = _temp_sibling(final, "old")
-            os.replace(final, old)
-            try:
-                os.replace(tmp, final)
-            except BaseException:
-                os.replace(old, final)
-                raise
-            _remove(old)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        _remove(tmp)
-        raise
-    _fsync_dir(final.parent)
-
-
-def _fsync_tree(root: Path) -> None:
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(folder))
-
-
-# --- JSONL --------------------------------------------------------------------------------
-
-
-def _is_json_object(data: bytes) -> bool:
-    try:
-        return isinstance(json.loads(data.decode("utf-8")), dict)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
-        return False
-
-
-def _mend_tail(fd: int, path: Path) -> None:
-    """Before appending: a last line without its newline is a torn write; cut it off.
-
-    A complete JSON object that merely lacks the newline (a hand-edited file) gets one instead.
-    """
-    size = os.fstat(fd).st_size
-    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-        return
-    keep, end = 0, size
-    while end > 0:  # find the last newline, reading backwards in chunks
-        start = max(0, end - 65536)
-        at = os.pread(fd, end - start, start).rfind(b"\n")
-        if at >= 0:
-            keep = start + at + 1
-            break
-        end = start
-    if _is_json_object(os.pread(fd, size - keep, keep)):
-        os.write(fd, b"\n")
-        return
-    warnings.warn(
-        f"{path}: dropped a torn last line ({size - keep} bytes without a newline, "
-        "left by an interrupted write)",
-        stacklevel=3,
-    )
-    os.ftruncate(fd, keep)
-
-
-def append_jsonl(path: PathLike, row: Mapping[str, Any]) -> None:
-    """Append ``row`` as one JSON line and fsync it; a torn last line left by a crash is cut."""
-    target = Path(path)
-    line = (_dumps(dict(row)) + "\n").encode("utf-8")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
-    try:
-        _mend_tail(fd, target)
-        view = memoryview(line)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
-
-
-def read_jsonl(path: PathLike) -> list[dict[str, Any]]:
-    """Read a JSONL file of objects; blank lines are skipped.
-
-    A damaged line raises :class:`RunDataError` naming ``file:line``, except a damaged last line
-    without a trailing newline: that is a write cut short by a crash, dropped with a warning.
-    """
-    source = Path(path)
-    data = source.read_bytes()
-    lines = data.split(b"\n")
-    torn_possible = not data.endswith(b"\n")
-    rows: list[dict[str, Any]] = []
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as err:
-            problem = f"not UTF-8 (byte {err.start + 1})"
-        except json.JSONDecodeError as err:
-            problem = f"invalid JSON: {err.msg} at column {err.colno}"
-        else:
-            if isinstance(obj, dict):
-                rows.append(obj)
-                continue
-            problem = f"a JSON {_JSON_TYPES.get(type(obj), 'null')} where an object was expected"
-        if number == len(lines) and torn_possible:
-            warnings.warn(
-                f"{source}:{number}: dropped a torn last line ({problem}; no newline, "
-                "left by an interrupted write)",
-                stacklevel=2,
-            )
-            continue
-        raise RunDataError(
-            f"{source}:{number}: {problem}. Only a file's last line can be cut short by a "
-            "crash, so this file was edited or damaged: fix or delete that line, or delete the "
-            "file to redo the stage that wrote it."
-        )
-    return rows
-
-
-# --- hashes and provenance ----------------------------------------------------------------
-
-
-def hash_json(obj: Any) -> str:
-    """The first 16 hex digits of the sha256 of ``obj`` as canonical JSON (sorted keys)."""
-    text = json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def hash_file(path: PathLike) -> str:
-    """The first 16 hex digits of the sha256 of the file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
 
 
 def versions() -> dict[str, str]:
@@ -469,13 +167,13 @@ def _acquire(lock_path: Path, folder: Path) -> int:
                 time.sleep(_LOCK_RETRY_S)
             except OSError as err:
                 if err.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-                    raise RunDataError(
+                    raise DataError(
                         f"cannot lock {lock_path}: the filesystem does not support flock "
                         f"({err.strerror}); put the run directory on a local disk or an NFSv4 "
                         "mount"
                     ) from err
                 raise
-        holder = _dumps({"pid": os.getpid(), "host": _host(), "started": _now()}) + "\n"
+        holder = dumps({"pid": os.getpid(), "host": host(), "started": _now()}) + "\n"
         os.ftruncate(fd, 0)
         os.pwrite(fd, holder.encode("utf-8"), 0)
         os.fsync(fd)
@@ -529,15 +227,6 @@ class StageHandle:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _check_cell_name(name: str) -> None:
-    if not isinstance(name, str) or not _CELL_NAME.fullmatch(name) or name in _RESERVED:
-        raise ValueError(
-            f"cell name {name!r} cannot be a folder name in a run directory: use up to 200 "
-            "letters, digits and _ . , + = @ - (starting with a letter or digit), and none of "
-            f"{', '.join(sorted(_RESERVED))}"
-        )
-
-
 def _mismatch_message(spec_path: Path, old: str, new: str, source: PathLike | None) -> str:
     theirs = str(source) if source is not None else "the spec given"
     diff = list(
@@ -568,6 +257,7 @@ class RunDir:
 
     def __init__(self, root: PathLike) -> None:
         self.root = Path(root)
+        self.layout = RunLayout(self.root)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.root)!r})"
@@ -591,10 +281,10 @@ class RunDir:
         are redone when run; nothing is deleted. Safe to call from concurrent ``--cell`` jobs.
         """
         for name in cells:
-            _check_cell_name(name)
+            check_cell_name(name)
         run = cls(root)
         run.root.mkdir(parents=True, exist_ok=True)
-        spec_path = run.root / SPEC_FILE
+        spec_path = run.layout.spec
         found_versions, revision = versions(), git_revision()
         with run._manifest_lock():
             try:
@@ -605,13 +295,14 @@ class RunDir:
                 raise RunMismatch(_mismatch_message(spec_path, old, spec_toml, source))
             if old != spec_toml:
                 atomic_write_text(spec_path, spec_toml)
-            before = run._read_manifest() if (run.root / MANIFEST_FILE).exists() else {}
+            before = run._read_manifest() if run.layout.manifest.exists() else {}
             now = _now()
             manifest: dict[str, Any] = {
                 "experiment": experiment,
                 "created": before.get("created", now),
                 "updated": now,
-                "spec_hash": hashlib.sha256(spec_toml.encode("utf-8")).hexdigest()[:16],
+                # sha256 of the resolved spec's text: which spec.toml these results belong to
+                "spec_sha256": hashlib.sha256(spec_toml.encode("utf-8")).hexdigest()[:16],
                 "versions": found_versions,
                 "git": revision,
                 SHARED: before.get(SHARED, {"stages": {}}),
@@ -621,29 +312,13 @@ class RunDir:
                 entry = manifest["cells"].setdefault(name, {"axes": {}, "stages": {}})
                 entry["axes"] = dict(axes)
                 entry.setdefault("stages", {})
-            atomic_write_json(run.root / MANIFEST_FILE, manifest)
+            atomic_write_json(run.layout.manifest, manifest)
         return run
 
     # -- paths
 
-    def cell_dir(self, name: str) -> Path:
-        """The folder of cell ``name`` (not created)."""
-        _check_cell_name(name)
-        return self.root / name
-
-    def shared_dir(self) -> Path:
-        """The folder of the stages every cell shares (not created)."""
-        return self.root / SHARED
-
-    def report_dir(self) -> Path:
-        """The folder for tables, figures and summary.json (not created)."""
-        return self.root / REPORT
-
-    def _unit_dir(self, unit: str) -> Path:
-        return self.shared_dir() if unit == SHARED else self.cell_dir(unit)
-
     def _lock_key(self, unit: str) -> str:
-        return os.path.realpath(self._unit_dir(unit) / LOCK_FILE)
+        return os.path.realpath(self.layout.lock(unit))
 
     # -- manifest
 
@@ -652,28 +327,28 @@ class RunDir:
         return self._read_manifest()
 
     def _read_manifest(self) -> dict[str, Any]:
-        path = self.root / MANIFEST_FILE
+        path = self.layout.manifest
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise RunDataError(
+            raise DataError(
                 f"{path} not found: {self.root} is not a cogstar run directory yet "
                 "(`cogstar run` creates it)"
             ) from None
         try:
             found = json.loads(text)
         except json.JSONDecodeError as err:
-            raise RunDataError(
+            raise DataError(
                 f"{path}:{err.lineno}: invalid JSON ({err.msg} at column {err.colno}); the "
                 "manifest is only ever replaced whole, so it was edited or damaged"
             ) from None
         if not isinstance(found, dict) or not isinstance(found.get("cells"), dict):
-            raise RunDataError(f"{path}: not a cogstar manifest (no 'cells' object)")
+            raise DataError(f"{path}: not a cogstar manifest (no 'cells' object)")
         return found
 
     @contextlib.contextmanager
     def _manifest_lock(self) -> Iterator[None]:
-        fd = os.open(self.root / MANIFEST_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(self.layout.manifest_lock, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # blocking: held only for one read-modify-write
             yield
@@ -685,7 +360,7 @@ class RunDir:
             manifest = self._read_manifest()
             change(manifest)
             manifest["updated"] = _now()
-            atomic_write_json(self.root / MANIFEST_FILE, manifest)
+            atomic_write_json(self.layout.manifest, manifest)
 
     def _stages(self, manifest: dict[str, Any], unit: str) -> dict[str, Any]:
         if unit == SHARED:
@@ -693,8 +368,8 @@ class RunDir:
             return stages
         if unit not in manifest["cells"]:
             known = ", ".join(manifest["cells"]) or "none"
-            raise ValueError(
-                f"no cell {unit!r} in {self.root / MANIFEST_FILE} (cells: {known}); "
+            raise ArgumentError(
+                f"no cell {unit!r} in {self.layout.manifest} (cells: {known}); "
                 "check the --cell name against the spec's sweep"
             )
         stages = manifest["cells"][unit].setdefault("stages", {})
@@ -709,7 +384,7 @@ class RunDir:
         Raises :class:`RunLocked` if another process holds it. Re-entrant within a process.
         """
         self._stages(self.manifest(), unit)  # a clear error for a cell the sweep lacks
-        folder = self._unit_dir(unit)
+        folder = self.layout.unit(unit)
         folder.mkdir(parents=True, exist_ok=True)
         key = self._lock_key(unit)
         held = _HELD.get(key)
@@ -756,7 +431,7 @@ class RunDir:
                 "inputs_hash": inputs_hash,
                 "started": started,
                 "pid": os.getpid(),
-                "host": _host(),
+                "host": host(),
                 "attempts": attempts,
             }
 
@@ -785,8 +460,8 @@ class RunDir:
             finish("interrupted", error=type(err).__name__)
             raise
         try:
-            outputs = json.loads(_dumps(handle.outputs))
-            info = json.loads(_dumps(handle.info))
+            outputs = json.loads(dumps(handle.outputs))
+            info = json.loads(dumps(handle.info))
         except (TypeError, ValueError) as err:
             message = f"stage {name!r} of {unit!r}: outputs and info must be JSON data: {err}"
             finish("failed", error=message)
@@ -796,9 +471,9 @@ class RunDir:
     def _alive(self, unit: str, record: Mapping[str, Any]) -> bool:
         """Whether the process that marked ``record`` running is still running it."""
         if self._holds(unit):
-            return record.get("pid") == os.getpid() and record.get("host") == _host()
+            return record.get("pid") == os.getpid() and record.get("host") == host()
         pid = record.get("pid")
-        if record.get("host") == _host() and isinstance(pid, int) and not _pid_alive(pid):
+        if record.get("host") == host() and isinstance(pid, int) and not pid_alive(pid):
             return False
         return not _lock_free(Path(self._lock_key(unit)))
 

@@ -37,8 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import cogstar
-from cogstar.study import rundir as runs
+from cogstar import io
+from cogstar.errors import StageError
+from cogstar.layout import SHARED
 from cogstar.study.progress import Reporter
+from cogstar.study.rundir import RunDir, StageHandle
 from cogstar.study.spec import (
     Cell,
     CurationSpec,
@@ -53,13 +56,9 @@ from cogstar.study.spec import (
 )
 from cogstar.tasks import is_heldout
 
-__all__ = ["ExperimentError", "curate", "prepare_shared", "run_cell", "run_experiment"]
+__all__ = ["StageError", "curate", "prepare_shared", "run_cell", "run_experiment"]
 
 BEHAVIORS = ("verification", "backtracking", "subgoal", "backward")
-
-
-class ExperimentError(cogstar.CogstarError):
-    """A stage cannot run (missing input, inconsistent data); the message says what to do."""
 
 
 # --------------------------------------------------------------------------- puzzles on disk
@@ -69,18 +68,18 @@ def write_puzzles(path: Path, puzzles: Sequence[cogstar.Puzzle]) -> None:
     text = "".join(
         json.dumps({"numbers": list(p.numbers), "target": p.target}) + "\n" for p in puzzles
     )
-    runs.atomic_write_text(path, text)
+    io.atomic_write_text(path, text)
 
 
 def read_puzzles(path: Path) -> list[cogstar.Puzzle]:
     if not path.exists():
-        raise ExperimentError(f"{path}: missing; rerun `cogstar run SPEC` to rebuild the data")
+        raise StageError(f"{path}: missing; rerun `cogstar run SPEC` to rebuild the data")
     out = []
-    for i, row in enumerate(runs.read_jsonl(path), 1):
+    for i, row in enumerate(io.read_jsonl(path), 1):
         try:
             out.append(cogstar.Puzzle(row["numbers"], row["target"]))
         except (KeyError, TypeError, ValueError, cogstar.CogstarError) as err:
-            raise ExperimentError(
+            raise StageError(
                 f"{path}:{i}: not a puzzle ({err}); expected {{'numbers': [...], 'target': N}}"
             ) from err
     return out
@@ -99,12 +98,12 @@ def _load_external(source: str) -> list[cogstar.Puzzle]:
 
             rows = pq.read_table(path).to_pylist()
         else:
-            rows = runs.read_jsonl(path)
+            rows = io.read_jsonl(path)
     out = []
     for i, row in enumerate(rows, 1):
         numbers = row.get("numbers", row.get("nums"))
         if numbers is None or "target" not in row:
-            raise ExperimentError(
+            raise StageError(
                 f"{source}: row {i} has no 'numbers'/'nums' and 'target'; "
                 "give puzzles as {'numbers': [...], 'target': N}"
             )
@@ -126,7 +125,7 @@ def make_puzzles(spec: Spec) -> tuple[list[cogstar.Puzzle], list[cogstar.Puzzle]
     if d.source != "generate":
         pool = _load_external(d.source)
         if len(pool) < d.train + d.test:
-            raise ExperimentError(
+            raise StageError(
                 f"{d.source}: {len(pool)} puzzles, but data.train + data.test = "
                 f"{d.train + d.test}; lower them"
             )
@@ -151,7 +150,7 @@ def make_puzzles(spec: Spec) -> tuple[list[cogstar.Puzzle], list[cogstar.Puzzle]
         if len(test) >= d.test and len(train) >= d.train:
             return train[: d.train], test
         count *= 2
-    raise ExperimentError(
+    raise StageError(
         f"data: only {len(test)} distinct test puzzles exist in this puzzle space (one in 8 is "
         f"reserved for testing); lower data.test to {len(test)} or widen data.target_range"
     )
@@ -202,7 +201,7 @@ class Paths:
 @dataclass
 class Context:
     spec: Spec
-    run: runs.RunDir
+    run: RunDir
     report: Reporter
     hashes: dict[str, str] = field(default_factory=dict)
     made: dict[str, str] = field(default_factory=dict)  # model folder -> hash of its stage
@@ -245,13 +244,13 @@ def _stale(path: Path, why: str, report: Reporter) -> None:
 @contextmanager
 def _stage(
     ctx: Context, unit: str, name: str, inputs: object, outputs: Sequence[Path] = ()
-) -> Iterator[runs.StageHandle | None]:
+) -> Iterator[StageHandle | None]:
     """Yield a stage handle, or None when the stage is already done with these inputs.
 
     When the stage last ran (finished or not) from other inputs, its ``outputs`` folders are
     moved aside first, so a resumed stage never continues from checkpoints of another setup.
     """
-    key = runs.hash_json(inputs)
+    key = io.hash_json(inputs)
     ctx.hashes[f"{unit}/{name}"] = key
     if ctx.run.is_done(unit, name, key):
         ctx.report.skip(unit, name)
@@ -268,12 +267,12 @@ def _stage(
 
 def prepare_shared(ctx: Context) -> dict[str, Path]:
     """The ``shared`` unit: puzzles for every cell."""
-    spec, data = ctx.spec, ctx.run.shared_dir() / "data"
+    spec, data = ctx.spec, ctx.run.layout.shared / "data"
     files = {"train": data / "train.jsonl", "test": data / "test.jsonl"}
     files["priming"] = data / "priming.jsonl"
-    with ctx.run.lock(runs.SHARED):
+    with ctx.run.lock(SHARED):
         inputs = {"data": spec.data.model_dump(), "priming": _priming_data_inputs(spec)}
-        with _stage(ctx, runs.SHARED, "data", inputs) as handle:
+        with _stage(ctx, SHARED, "data", inputs) as handle:
             if handle is not None:
                 train, test = make_puzzles(spec)
                 write_puzzles(files["train"], train)
@@ -294,7 +293,7 @@ def _backend(spec: Any, cache: Path) -> Any:
     from cogstar.llm import AnthropicBackend, OpenAIBackend
 
     if spec is None:
-        raise ExperimentError("an llm source or judge needs its backend table (provider, model)")
+        raise StageError("an llm source or judge needs its backend table (provider, model)")
     options: dict[str, Any] = {"cache_dir": cache}
     if spec.base_url:
         options["base_url"] = spec.base_url
@@ -329,16 +328,16 @@ def curate(ctx: Context, cells: Sequence[Cell], base: Path | str) -> dict[str, P
     if not curating:
         return {}
     settings = curating[0].spec.curation
-    root = ctx.run.shared_dir() / "curation"
+    root = ctx.run.layout.shared / "curation"
     inputs = {"curation": curation_inputs(settings), "tokenizer": _model_key(ctx, base)}
-    with ctx.run.lock(runs.SHARED), _stage(ctx, runs.SHARED, "curate", inputs, [root]) as handle:
+    with ctx.run.lock(SHARED), _stage(ctx, SHARED, "curate", inputs, [root]) as handle:
         if handle is not None:
             _curate(ctx, settings, root, base, handle)
     return {f"curation/{pool}": root / "datasets" / pool for pool in POOLS}
 
 
 def _curate(
-    ctx: Context, c: CurationSpec, root: Path, base: Path | str, handle: runs.StageHandle
+    ctx: Context, c: CurationSpec, root: Path, base: Path | str, handle: StageHandle
 ) -> None:
     """Documents, labels, pools, rewrites, datasets: each step resumes on its own (finished
     files are kept, labels and rewrites skip the ids already written), and LLM replies are
@@ -346,15 +345,15 @@ def _curate(
     from cogstar.pretrain import label, rewrite, select
     from cogstar.pretrain.budget import build_pool_dataset
 
-    unit = runs.SHARED
-    cache = ctx.run.shared_dir() / "llm_cache"
+    unit = SHARED
+    cache = ctx.run.layout.shared / "llm_cache"
     documents = root / "documents.jsonl"
     if not documents.exists():
         _read_documents(ctx, c, documents, _token_counter(base))
     with documents.open(encoding="utf-8") as f:
         n = sum(1 for line in f if line.strip())
     if n == 0:
-        raise ExperimentError(
+        raise StageError(
             f"curation.source {c.source!r}: no documents (all blank or none); give a source "
             "with text, e.g. hf:open-web-math/open-web-math"
         )
@@ -438,7 +437,7 @@ def _read_documents(ctx: Context, c: CurationSpec, out: Path, count: Callable[[s
     """Read and truncate the source's documents into ``out`` (complete or absent)."""
     from cogstar.pretrain.sources import iter_documents
 
-    ctx.report.begin(runs.SHARED, "curate: documents", curation_documents(c) or 0)
+    ctx.report.begin(SHARED, "curate: documents", curation_documents(c) or 0)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     n = 0
@@ -506,7 +505,7 @@ def _continued_pretraining(
     c = spec.curation
     folder = shared.get(f"curation/{c.pool}")
     if folder is None:
-        raise ExperimentError(
+        raise StageError(
             f"cell {cell.name}: no curated {c.pool} pool; run the shared stage first "
             "(cogstar.study.runner.curate), as run_experiment does"
         )
@@ -514,7 +513,7 @@ def _continued_pretraining(
     inputs = {
         "training": c.training.model_dump(),
         "pool": c.pool,
-        "data": ctx.hashes[f"{runs.SHARED}/curate"],
+        "data": ctx.hashes[f"{SHARED}/curate"],
         "base": _model_key(ctx, base),
     }
     final = paths.cpt / "final"
@@ -522,7 +521,7 @@ def _continued_pretraining(
         if handle is not None:
             records = list(priming.read_records(train_file))
             if not records:
-                raise ExperimentError(
+                raise StageError(
                     f"{train_file}: the {c.pool} pool has no records (see "
                     f"{folder / 'card.json'}); read more documents (curation.limit) or loosen "
                     "the selection (curation.min_total_rich, max_total_minimized)"
@@ -550,7 +549,7 @@ def _continued_pretraining(
             handle.outputs["model"] = str(final)
             handle.info.update({"pool": c.pool, "records": len(records)})
     if not (final / "config.json").exists():
-        raise ExperimentError(
+        raise StageError(
             f"{final}: the continued-pretraining checkpoint is missing; delete {paths.cpt} and "
             "rerun `cogstar run`"
         )
@@ -568,7 +567,7 @@ def _priming(
     inputs = {
         "condition": cell.condition,
         "priming": spec.priming.model_dump(),
-        "data": ctx.hashes[f"{runs.SHARED}/data"],
+        "data": ctx.hashes[f"{SHARED}/data"],
         "model": spec.model.model_dump(),
     }
     with _stage(ctx, cell.name, "priming", inputs) as handle:
@@ -638,7 +637,7 @@ def _sft(
                 )
                 handle.outputs["model"] = str(final)
     if not (final / "config.json").exists():
-        raise ExperimentError(
+        raise StageError(
             f"{final}: the SFT checkpoint is missing; delete {paths.sft} and rerun `cogstar run`"
         )
     ctx.made[str(final)] = ctx.hashes[f"{cell.name}/sft"]
@@ -661,7 +660,7 @@ def _rl(ctx: Context, cell: Cell, paths: Paths, start: Path | str, train_file: P
         "algorithm": spec.rl.algorithm,
         "settings": section.model_dump(),
         "start": _model_key(ctx, start),
-        "data": ctx.hashes[f"{runs.SHARED}/data"],
+        "data": ctx.hashes[f"{SHARED}/data"],
     }
     with _stage(ctx, cell.name, "rl", inputs, [paths.rl]) as handle:
         if handle is None:
@@ -736,7 +735,7 @@ def _launch(ctx: Context, spec: Spec, module: str, args: list[str], log: Path) -
             while job.poll() is None:
                 time.sleep(2.0)
                 if module == "cogstar.train.ppo" and metrics.exists():
-                    rows = runs.read_jsonl(metrics)
+                    rows = io.read_jsonl(metrics)
                     if rows:
                         last = rows[-1]
                         ctx.report.advance_to(
@@ -752,7 +751,7 @@ def _launch(ctx: Context, spec: Spec, module: str, args: list[str], log: Path) -
         lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
         errors = [ln for ln in lines if re.match(r"^\w*(Error|Exception)\b.*:", ln)]
         cause = errors[-1] if errors else "\n".join(lines[-15:])
-        raise ExperimentError(
+        raise StageError(
             f"{module} under {spec.launch.launcher} failed (exit {job.returncode}): {cause}\n"
             f"The whole output is in {log}. Fix the cause and rerun `cogstar run` to resume."
         )
@@ -767,7 +766,7 @@ def checkpoint(spec: Spec, paths: Paths, start: Path | str, step: int) -> Path |
     else:
         path = paths.rl / "trainer" / f"checkpoint-{step}"
     if not (path / "config.json").exists():
-        raise ExperimentError(
+        raise StageError(
             f"{path}: no checkpoint for step {step}; rerun `cogstar run` to finish the RL stage "
             f"(checkpoints are written every {spec.rl_section().save_every} steps)"
         )
@@ -786,7 +785,7 @@ def _evaluate(
         if step
         else _model_key(ctx, policy),
         "step": step,
-        "data": ctx.hashes[f"{runs.SHARED}/data"],
+        "data": ctx.hashes[f"{SHARED}/data"],
     }
     with _stage(ctx, cell.name, f"eval@{step}", inputs) as handle:
         if handle is not None:
@@ -808,7 +807,7 @@ def _count(ctx: Context, cell: Cell, paths: Paths, step: int) -> None:
     with _stage(ctx, cell.name, f"behaviors@{step}", inputs) as handle:
         if handle is None:
             return
-        rows = runs.read_jsonl(paths.eval(step))
+        rows = io.read_jsonl(paths.eval(step))
         if spec.behaviors.sample:
             rows = rows[: spec.behaviors.sample]
         texts = [r["completion"] for r in rows]
@@ -832,13 +831,13 @@ def _count(ctx: Context, cell: Cell, paths: Paths, step: int) -> None:
             "mean": {b: sum(row[b] for row in table) / n for b in BEHAVIORS},
             "share": {b: sum(row[b] > 0 for row in table) / n for b in BEHAVIORS},
         }
-        runs.atomic_write_json(paths.behaviors(step), summary)
+        io.atomic_write_json(paths.behaviors(step), summary)
         handle.outputs["summary"] = str(paths.behaviors(step))
 
 
 def run_cell(ctx: Context, cell: Cell, shared: dict[str, Path], base: Path | str) -> None:
     """Every stage of one cell, each skipped when already done."""
-    paths = Paths(ctx.run.cell_dir(cell.name))
+    paths = Paths(ctx.run.layout.cell(cell.name).root)
     with ctx.run.lock(cell.name):
         ctx.report.cell(cell.name)
         if cell.spec.curation.pool != "none":
@@ -869,7 +868,7 @@ def run_experiment(
     all_cells = expand_cells(spec)
     chosen = _choose(all_cells, cells, spec_path)
     report = report or Reporter("quiet")
-    run = runs.RunDir.create(
+    run = RunDir.create(
         spec.run_dir,
         dump_toml(spec),
         spec.experiment.name,
@@ -905,7 +904,7 @@ def _choose(all_cells: list[Cell], names: Sequence[str], spec_path: str | Path) 
     by_name = {c.name: c for c in all_cells}
     unknown = [n for n in names if n not in by_name]
     if unknown:
-        raise ExperimentError(
+        raise StageError(
             f"{spec_path}: no cell named {', '.join(unknown)}; the cells are: {', '.join(by_name)}"
         )
     return [by_name[n] for n in names]

@@ -49,8 +49,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from cogstar import CogstarError
 from cogstar.behaviors.priming import CONDITIONS, CONTROLS
+from cogstar.errors import ConfigError
 from cogstar.pretrain import BEHAVIORS
 
 if sys.version_info >= (3, 11):
@@ -88,7 +88,6 @@ __all__ = [
     "ReportSpec",
     "SFTSpec",
     "Spec",
-    "SpecError",
     "Stage",
     "curation_documents",
     "curation_inputs",
@@ -107,15 +106,6 @@ ALL_CONDITIONS: tuple[str, ...] = ("unprimed", *CONDITIONS, *CONTROLS)
 Loc = tuple[str | int, ...]
 Dtype = Literal["float32", "bfloat16", "float16"]
 PositiveInt = Annotated[int, Field(ge=1)]
-
-
-class SpecError(CogstarError):
-    """A spec that cannot run; ``problems`` holds one ``FILE: key.path: what; fix: how`` each."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        head = "1 problem" if len(self.problems) == 1 else f"{len(self.problems)} problems"
-        super().__init__(f"invalid spec ({head}):\n" + "\n".join(f"  {p}" for p in self.problems))
 
 
 class _Section(BaseModel):
@@ -921,7 +911,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise SpecError(
+        raise ConfigError(
             [f"{file}: (file): cannot read it ({e.strerror or e}); fix: check the path"]
         ) from None
     try:
@@ -934,7 +924,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         else:
             where = f"line {text.count(chr(10)) + 1} (end of file)"
         reason = re.sub(r"\s*\(at [^)]*\)$", "", msg)
-        raise SpecError(
+        raise ConfigError(
             [
                 f"{file}: {where}: invalid TOML: {reason}; fix: correct the syntax there (strings "
                 "in quotes, key = value, sections as [name], lists as [1, 2])"
@@ -1034,7 +1024,7 @@ def load_spec(
     if spec is not None and not lines:
         lines += _cell_lines(spec, sources)
     if spec is None or lines:
-        raise SpecError(lines)
+        raise ConfigError(lines)
     return spec
 
 
@@ -1206,7 +1196,7 @@ def expand_cells(spec: Spec) -> list[Cell]:
     cells, bad = _cells(spec)
     if bad:
         sources = _Sources(f"spec {spec.experiment.name!r}")
-        raise SpecError([sources.line(p, f" (sweep cell {name})") for p, name, _ in bad])
+        raise ConfigError([sources.line(p, f" (sweep cell {name})") for p, name, _ in bad])
     return cells
 
 
