@@ -922,6 +922,8 @@ fn cogstar_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ] {
         m.add(class.name, class.get(py)?.bind(py))?;
     }
+    let names: Vec<&str> = behaviors::Behavior::ALL.iter().map(|b| b.name()).collect();
+    m.add("BEHAVIORS", PyTuple::new(py, names)?)?;
     m.add("MAX_EXPRESSION_BYTES", expr::MAX_LEN)?;
     m.add("MAX_EXPRESSION_DEPTH", expr::MAX_DEPTH)?;
     m.add_class::<Expr>()?;

@@ -14,7 +14,6 @@ rules = "classic"
 
 [model]
 source = "tiny"
-dtype = "float32"
 """
 
 RL_AND_EVAL = """\

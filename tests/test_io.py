@@ -161,3 +161,51 @@ def test_hashes_are_canonical_and_short(tmp_path: Path) -> None:
     assert hash_json({"a": 1, "b": [1, 2]}) == hash_json({"b": [1, 2], "a": 1})
     assert hash_json({"a": 1}) != hash_json({"a": 2})
     assert len(hash_json({})) == 16
+
+
+# --- rows -------------------------------------------------------------------------------------
+
+
+def test_puzzle_rows_round_trip_and_bad_rows_name_file_and_line(tmp_path: Path) -> None:
+    from cogstar.io import read_puzzles, write_puzzles
+
+    path = tmp_path / "train.jsonl"
+    puzzles = [cogstar.Puzzle([1, 2], 3), cogstar.Puzzle([4, 5, 6], 7)]
+    assert write_puzzles(path, puzzles) == 2
+    assert read_puzzles(path, "rebuild it") == puzzles
+    path.write_text('{"numbers": [1, 2], "target": 3}\n{"numbers": [1, 2], "target"\n{}\n')
+    with pytest.raises(DataError, match=r"train\.jsonl:2: invalid JSON"):
+        read_puzzles(path, "rebuild it")
+    path.write_text('{"numbers": [1, 2], "target": 3}\n{"numbers": [1, 2]}\n')
+    with pytest.raises(DataError, match=r"train\.jsonl:2: not a puzzle row \(no 'target' field\)"):
+        read_puzzles(path, "rebuild it")
+    path.write_text('{"numbers": [1, "2"], "target": 3}\n')
+    with pytest.raises(DataError, match=r"train\.jsonl:1: .*each number must be an integer"):
+        read_puzzles(path, "rebuild it")
+    with pytest.raises(DataError, match=r"missing\.jsonl: no such file; rerun `cogstar run`"):
+        read_puzzles(tmp_path / "missing.jsonl", "rerun `cogstar run`")
+
+
+def test_completion_rows_take_a_prompt_and_completion_or_a_text(tmp_path: Path) -> None:
+    from cogstar.io import read_completions, write_jsonl
+
+    path = tmp_path / "eval.jsonl"
+    write_jsonl(
+        path,
+        [
+            {"numbers": [1, 2], "target": 3, "prompt": "P", "completion": "C", "value": 1.0},
+            {"numbers": [1, 2], "target": 3, "completion": "C"},
+            {"text": "Assistant: <answer>1+2</answer>"},
+        ],
+    )
+    rows = read_completions(path)
+    assert (rows[0].prompt, rows[0].completion, rows[0].text) == ("P", "C", "PC")
+    assert rows[1].prompt is None and rows[1].text == "C"  # the prompt must be rebuilt
+    assert rows[2].prompt == "" and rows[2].numbers is None
+    with pytest.raises(DataError, match=r"eval\.jsonl:3: .*needs the puzzle|eval\.jsonl:3: not a"):
+        read_completions(path, require_puzzle=True)
+    write_jsonl(path, [{"response": "r"}])
+    with pytest.raises(DataError, match=r"eval\.jsonl:1: .*rename 'response' to 'completion'"):
+        read_completions(path)
+    with pytest.raises(DataError, match=r"eval\.csv: completions are read from \.jsonl"):
+        read_completions(tmp_path / "eval.csv")

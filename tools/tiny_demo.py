@@ -17,9 +17,10 @@ import torch
 
 from cogstar.behaviors.priming import build_priming_set, priming_puzzles
 from cogstar.tasks import is_heldout
-from cogstar.train.evaluate import EvalSettings, evaluate
-from cogstar.train.ppo.trainer import PPOSettings, run_ppo
-from cogstar.train.sft import SFTSettings, run_sft
+from cogstar.train.evaluate import EvalConfig, evaluate
+from cogstar.train.ppo.config import PPOConfig
+from cogstar.train.ppo.trainer import run_ppo
+from cogstar.train.sft import SFTConfig, run_sft
 from cogstar.train.tiny import base_dir
 
 
@@ -55,8 +56,8 @@ def main() -> None:
     test = list({(tuple(p.numbers), p.target): p for p in held}.values())[: args.test]
     rest = [p for p in pool if not is_heldout(p.numbers, p.target)]
     sft_puzzles, rl_puzzles = rest[:1000], rest[1000:]
-    sampled = EvalSettings(samples=1, temperature=1.0, max_new_tokens=256, batch_size=64)
-    greedy = EvalSettings(greedy=True, max_new_tokens=256, batch_size=64)
+    sampled = EvalConfig(samples=1, temperature=1.0, max_new_tokens=256, batch_size=64)
+    greedy = EvalConfig(greedy=True, max_new_tokens=256, batch_size=64)
 
     def held_out(model: Path, name: str) -> dict[str, object]:
         t = time.time()
@@ -84,7 +85,7 @@ def main() -> None:
             base,
             records,
             out / "sft",
-            SFTSettings(
+            SFTConfig(
                 epochs=args.sft_epochs,
                 lr=args.sft_lr,
                 global_batch=16,
@@ -95,7 +96,7 @@ def main() -> None:
         )
         report["sft_s"] = round(time.time() - t, 1)
     report["sft"] = held_out(sft, "sft")
-    settings = PPOSettings(
+    settings = PPOConfig(
         steps=args.ppo_steps,
         prompts_per_step=args.prompts,
         samples_per_prompt=args.samples,

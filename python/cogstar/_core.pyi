@@ -5,6 +5,7 @@ from fractions import Fraction
 from typing import final
 
 __all__ = [
+    "BEHAVIORS",
     "MAX_EXPRESSION_BYTES",
     "MAX_EXPRESSION_DEPTH",
     "ArgumentError",
@@ -34,6 +35,8 @@ __all__ = [
     "synthesize_traces",
 ]
 
+BEHAVIORS: tuple[str, ...]
+"""The four behaviors, in the order every count lists them."""
 MAX_EXPRESSION_BYTES: int
 MAX_EXPRESSION_DEPTH: int
 

@@ -50,10 +50,15 @@ class ConfigError(CogstarError, ValueError):
     the message lists them all, so one run of the loader reports everything at once.
     """
 
-    def __init__(self, problems: Sequence[str]) -> None:
+    def __init__(self, problems: Sequence[str], subject: str = "config") -> None:
         self.problems = list(problems)
+        self.subject = subject
         head = "1 problem" if len(self.problems) == 1 else f"{len(self.problems)} problems"
-        super().__init__(f"invalid config ({head}):\n" + "\n".join(f"  {p}" for p in self.problems))
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"invalid {subject} ({head}):\n{lines}")
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[list[str], str]]:
+        return ConfigError, (self.problems, self.subject)
 
 
 class DataError(CogstarError, ValueError):

@@ -9,7 +9,7 @@ object is a write cut short by a crash, dropped with a warning; any other bad li
 :class:`~cogstar.errors.DataError` naming ``file:line``. Readers stream (:func:`iter_jsonl`);
 :func:`append_jsonl` cuts a torn last line before it appends.
 
-**Rows.** Two formats, the same field names in every file and every reader:
+**Rows.** Three formats, the same field names in every file and every reader:
 
 * a *puzzle row* is ``{"numbers": [int, ...], "target": int}`` (:func:`read_puzzles`,
   :func:`write_puzzles`);
@@ -18,7 +18,11 @@ object is a write cut short by a crash, dropped with a warning; any other bad li
   adds (evaluation adds ``puzzle``, ``value``, ``outcome``, ``tokens``, ``truncated``). A file
   of someone else's responses may give ``text`` (prompt and response together) instead of
   ``prompt`` and ``completion``; ``numbers`` and ``target`` may be absent where nothing needs
-  them (:func:`read_completions`, :class:`Completion`).
+  them (:func:`read_completions`, :class:`Completion`);
+* a *record* is a prompt/completion pair to train on (a priming trace, a curated pretraining
+  text): ``prompt``, ``completion``, ``numbers``, ``target``, ``condition``, ``correct``,
+  ``source`` and ``counts``, as JSONL or Parquet (:class:`Record`, :func:`read_records`,
+  :func:`write_records`).
 """
 
 from __future__ import annotations
@@ -33,15 +37,17 @@ import shutil
 import socket
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cogstar._core import Puzzle
-from cogstar.errors import DataError
+from cogstar._core import BEHAVIORS, Puzzle
+from cogstar.errors import ArgumentError, DataError
 
 __all__ = [
+    "RECORD_SOURCES",
     "Completion",
+    "Record",
     "append_jsonl",
     "atomic_dir",
     "atomic_file",
@@ -60,8 +66,10 @@ __all__ = [
     "read_json",
     "read_jsonl",
     "read_puzzles",
+    "read_records",
     "write_jsonl",
     "write_puzzles",
+    "write_records",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -428,16 +436,18 @@ def _reason(err: Exception) -> str:
 class Completion:
     """One completion row: what a model wrote (``completion``) after ``prompt`` for the
     puzzle ``numbers`` / ``target`` (either may be None where a file does not give them).
+    ``prompt`` is None where the row gave none (it must be rebuilt from the puzzle to score
+    the completion) and empty for a ``text`` row (its text is the prompt and the response).
     ``text`` is the prompt and completion together, what a reward reads."""
 
-    prompt: str
+    prompt: str | None
     completion: str
     numbers: list[int] | None
     target: int | None
 
     @property
     def text(self) -> str:
-        return self.prompt + self.completion
+        return (self.prompt or "") + self.completion
 
 
 _COMPLETION_HELP = (
@@ -449,8 +459,9 @@ _COMPLETION_HELP = (
 def completion_from_row(row: Mapping[str, Any], *, require_puzzle: bool = False) -> Completion:
     """A :class:`Completion` from a completion row; raises ``TypeError``/``ValueError`` for a
     malformed one (``require_puzzle``: ``numbers`` and ``target`` must be there)."""
+    prompt: Any
     if "completion" in row:
-        prompt, completion = row.get("prompt", ""), row["completion"]
+        prompt, completion = row.get("prompt"), row["completion"]
     elif "text" in row:
         prompt, completion = "", row["text"]
     else:
@@ -458,7 +469,7 @@ def completion_from_row(row: Mapping[str, Any], *, require_puzzle: bool = False)
         hint = f" (rename {other[0]!r} to 'completion')" if other else ""
         raise ValueError(f"no 'completion' or 'text' field{hint}")
     for name, value in (("prompt", prompt), ("completion", completion)):
-        if not isinstance(value, str):
+        if not isinstance(value, str) and not (name == "prompt" and value is None):
             raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     numbers, target = row.get("numbers"), row.get("target")
     if require_puzzle and (numbers is None or target is None):
@@ -511,4 +522,122 @@ def read_completions(path: PathLike, *, require_puzzle: bool = False) -> list[Co
             raise DataError(
                 f"{where}: not a completion row ({err}); expected {_COMPLETION_HELP}"
             ) from None
+    return out
+
+
+# --- records: prompt/completion pairs to train on -----------------------------------------
+
+RECORD_SOURCES: tuple[str, ...] = ("synthetic", "llm")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One prompt/completion example to train on: a priming trace (``condition`` names it)
+    or a curated pretraining text (``condition`` is ``pretrain_<pool>``, no puzzle behind it:
+    ``numbers`` empty, ``target`` 0).
+
+    ``correct`` is the reward's verdict on prompt + completion; ``source`` is ``"synthetic"``
+    or ``"llm"`` (files written before it existed were all LLM-written, so that is the
+    default); ``counts`` holds the synthesizer's ground-truth behavior counts of the
+    completion (``None`` for LLM-written records).
+    """
+
+    prompt: str
+    completion: str
+    numbers: list[int]
+    target: int
+    condition: str
+    correct: bool
+    source: str = "llm"
+    counts: dict[str, int] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.source not in RECORD_SOURCES:
+            raise ArgumentError(
+                f"source must be one of {', '.join(RECORD_SOURCES)}, got {self.source!r}"
+            )
+        if self.counts is not None and set(self.counts) != set(BEHAVIORS):
+            raise ArgumentError(
+                f"counts must have exactly the keys {', '.join(BEHAVIORS)}, "
+                f"got {', '.join(sorted(self.counts)) or 'none'}"
+            )
+
+
+_RECORD_SUFFIXES = (".jsonl", ".parquet")
+
+
+def _record_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in _RECORD_SUFFIXES:
+        raise DataError(
+            f"{path}: unknown file type {path.suffix or '(no suffix)'!r}; records are "
+            "written and read as .jsonl or .parquet"
+        )
+    return suffix
+
+
+def _record(data: Mapping[str, Any]) -> Record:
+    required = {
+        name
+        for name, f in Record.__dataclass_fields__.items()
+        if f.default is MISSING and f.default_factory is MISSING
+    }
+    missing = required - set(data)
+    if missing:
+        raise ValueError(f"missing field(s) {', '.join(sorted(missing))}")
+    kwargs = {k: v for k, v in data.items() if k in Record.__dataclass_fields__}
+    if kwargs.get("source", "llm") is None:  # a Parquet column that some rows lack
+        del kwargs["source"]
+    return Record(**kwargs)
+
+
+def _records_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("prompt", pa.string()),
+            ("completion", pa.string()),
+            ("numbers", pa.list_(pa.int64())),
+            ("target", pa.int64()),
+            ("condition", pa.string()),
+            ("correct", pa.bool_()),
+            ("source", pa.string()),
+            ("counts", pa.struct([(b, pa.int64()) for b in BEHAVIORS])),
+        ]
+    )
+
+
+def write_records(path: PathLike, records: Iterable[Record]) -> int:
+    """Write records atomically; the suffix chooses the format: ``.jsonl`` (one JSON object
+    per line) or ``.parquet`` (one row per record, ``counts`` a struct of the four
+    behaviors). Returns how many were written."""
+    target = Path(path)
+    if _record_format(target) == ".jsonl":
+        return write_jsonl(target, (asdict(r) for r in records))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [asdict(r) for r in records]
+    with atomic_file(target) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows, schema=_records_schema()), tmp)
+    return len(rows)
+
+
+def read_records(path: PathLike) -> list[Record]:
+    """The records of a ``.jsonl`` or ``.parquet`` file; files written before ``source`` and
+    ``counts`` existed still read. A broken line raises :class:`DataError` naming
+    ``file:line`` (``file: row N`` for Parquet)."""
+    source = Path(path)
+    fix = "fix or delete that line, or rebuild the file"
+    if _record_format(source) == ".jsonl":
+        rows = [(f"{source}:{n}", row) for n, row in iter_jsonl(source, fix)]
+    else:
+        rows = [(f"{source}: row {n}", row) for n, row in enumerate(_parquet_rows(source), 1)]
+    out = []
+    for where, row in rows:
+        try:
+            out.append(_record(row))
+        except (ValueError, TypeError) as err:
+            raise DataError(f"{where}: not a record ({err}); {fix}") from None
     return out

@@ -43,21 +43,25 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field
 
-from cogstar.errors import LLMError
+from cogstar.config import StageConfig
+from cogstar.errors import ArgumentError, LLMError
 
 __all__ = [
     "AnthropicBackend",
     "Backend",
+    "BackendConfig",
     "Estimate",
     "OpenAIBackend",
     "Price",
     "Reply",
     "Request",
     "Usage",
+    "make_backend",
 ]
 
 
@@ -176,7 +180,7 @@ class Backend:
         price: Price | None = None,
     ) -> None:
         if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+            raise ArgumentError(f"max_concurrency must be >= 1, got {max_concurrency}")
         self.model = model
         self.base_url = base_url.rstrip("/")
         self._api_key: str | None = None
@@ -458,3 +462,33 @@ class AnthropicBackend(Backend):
             output_tokens=int(usage.get("output_tokens", 0)),
             finish_reason=payload.get("stop_reason"),
         )
+
+
+class BackendConfig(StageConfig):
+    """An LLM endpoint, as a spec's ``[priming.backend]``, ``[behaviors.backend]`` and the
+    curation backends give it. The key comes from the environment: the provider's variable
+    (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``), or ``api_key_env`` when given;
+    ``api_key_env = "none"`` sends no key (a local vLLM or SGLang server). Where the model is
+    reached (``base_url``, ``api_key_env``) does not change what it answers, so those two are
+    not part of any stage's inputs."""
+
+    NOT_HASHED = frozenset({"base_url", "api_key_env"})
+
+    provider: Literal["openai", "anthropic"]
+    model: str
+    base_url: str | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def make_backend(
+    config: BackendConfig, cache_dir: str | Path | None, **options: Any
+) -> OpenAIBackend | AnthropicBackend:
+    """The backend ``config`` describes, caching its replies in ``cache_dir``; ``options`` go
+    to the backend (``max_concurrency``, ``requests_per_second``, ...)."""
+    kwargs: dict[str, Any] = {"cache_dir": cache_dir, **options}
+    if config.base_url:
+        kwargs["base_url"] = config.base_url
+    if config.api_key_env is not None:  # else the provider's own variable
+        kwargs["api_key_env"] = None if config.api_key_env.lower() == "none" else config.api_key_env
+    cls = OpenAIBackend if config.provider == "openai" else AnthropicBackend
+    return cls(model=config.model, **kwargs)

@@ -1,4 +1,5 @@
-"""Countdown prompts: the base-model template, its priming (SFT) form, and the chat form.
+"""Countdown tasks: the prompts, the held-out share of the puzzle space, scoring a model's
+completions, and the data stage (:class:`DataConfig`, :func:`make_puzzles`).
 
 The contract (see the paper's setup): a preamble in which a User asks and the Assistant
 reasons and then answers; a user line with the numbers as a Python list and the target,
@@ -20,14 +21,27 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import Field
+
+from cogstar import io
+from cogstar._core import Puzzle, ScoreBatch, generate_puzzles, score_batch, split_puzzles
+from cogstar.config import Found, Problem, StageConfig
+from cogstar.errors import ArgumentError, DataError
 
 __all__ = [
     "ASSISTANT_PREFIX",
     "HELDOUT_EVERY",
+    "DataConfig",
+    "Posed",
     "chat_messages",
     "is_heldout",
+    "make_puzzles",
     "priming_prompt",
     "rl_prompt",
+    "score_completions",
     "user_text",
 ]
 
@@ -42,9 +56,9 @@ ASSISTANT_PREFIX = "Let me solve this step by step."
 def _check(numbers: Sequence[int], target: int) -> list[int]:
     nums = [int(n) for n in numbers]
     if not nums:
-        raise ValueError("a Countdown prompt needs at least one number")
+        raise ArgumentError("a Countdown prompt needs at least one number")
     if isinstance(target, bool) or int(target) != target:
-        raise ValueError(f"target must be an integer, got {target!r}")
+        raise ArgumentError(f"target must be an integer, got {target!r}")
     return nums
 
 
@@ -96,3 +110,167 @@ def is_heldout(numbers: Sequence[int], target: int, every: int = HELDOUT_EVERY) 
     key = ",".join(str(n) for n in sorted(_check(numbers, target))) + f"|{int(target)}"
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") % every == 0
+
+
+class Posed(Protocol):
+    """Anything that names a puzzle: a :class:`~cogstar.Puzzle`, a record, a completion row."""
+
+    @property
+    def numbers(self) -> Sequence[int]: ...
+    @property
+    def target(self) -> int: ...
+
+
+def score_completions(
+    prompts: Sequence[str],
+    completions: Sequence[str],
+    puzzles: Sequence[Posed],
+    *,
+    mode: str = "tinyzero",
+    format_score: float = 0.1,
+) -> ScoreBatch:
+    """The reward of each completion: ``cogstar.score_batch`` on prompt + completion (the
+    tinyzero reward reads what follows the prompt's ``Assistant:``), in parallel.
+    ``format_score=0.0`` gives the binary accuracy that evaluation reports."""
+    texts = [p + c for p, c in zip(prompts, completions, strict=True)]
+    numbers = [list(p.numbers) for p in puzzles]
+    targets = [p.target for p in puzzles]
+    return score_batch(texts, numbers, targets, mode=mode, format_score=format_score)
+
+
+# -- the data stage ------------------------------------------------------------------------
+
+
+class DataConfig(StageConfig):
+    """The RL puzzles and the test set, shared by every cell and every replicate.
+
+    ``source``: ``generate`` (with the generator's settings below), a local ``.jsonl`` or
+    ``.parquet`` file of puzzle rows, or ``hub:<dataset id>`` (rows with ``nums`` or
+    ``numbers`` and ``target``, as Countdown datasets on the Hugging Face Hub have them). The
+    test set is ``test`` of them; ``seed`` fixes both.
+    """
+
+    SECTION = "data"
+
+    source: str = "generate"
+    train: int = Field(default=4096, ge=1)
+    test: int = Field(default=1024, ge=1)
+    sizes: list[int] = Field(default_factory=lambda: [3, 4], min_length=1)
+    value_range: tuple[int, int] = (1, 100)
+    target_range: tuple[int, int] = (1, 100)
+    numbers_below_target: bool = False
+    rules: Literal["rational", "classic"] = "rational"
+    seed: int = Field(default=0, ge=0)
+
+    def problems(self) -> list[Problem]:
+        found = Found()
+        hub_example = '"hub:Jiayi-Pan/Countdown-Tasks-3to4"'
+        if self.source.startswith("hub:"):
+            if not self.source[4:].strip():
+                found.add(("source",), "'hub:' names no dataset", f"write e.g. {hub_example}")
+        elif self.source != "generate":
+            if Path(self.source).suffix not in (".jsonl", ".parquet"):
+                found.add(
+                    ("source",),
+                    f"{self.source!r} is not 'generate', 'hub:<dataset id>' or a .jsonl/.parquet "
+                    "file",
+                    f'use "generate", {hub_example} or a path ending in .jsonl or .parquet',
+                )
+            elif not Path(self.source).expanduser().exists():
+                found.add(
+                    ("source",),
+                    f"no file {self.source!r} (a relative path starts at the current directory)",
+                    "give the path of an existing puzzle file",
+                )
+        for i, size in enumerate(self.sizes):
+            if not 2 <= size <= 6:
+                found.add(("sizes", i), f"{size} numbers is outside 2..6", "use 2 to 6")
+        for key in ("value_range", "target_range"):
+            low, high = getattr(self, key)
+            if not 0 <= low <= high <= 1_000_000:
+                found.add(
+                    (key,),
+                    f"[{low}, {high}] is not [low, high] with 0 <= low <= high <= 1000000",
+                    f"order it as [low, high], e.g. {key} = [1, 100]",
+                )
+        return found
+
+
+def _external_rows(source: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(where, row)`` of a hub dataset or a local JSONL/Parquet file."""
+    if source.startswith("hub:"):
+        from datasets import load_dataset  # type: ignore[import-untyped]
+
+        return [
+            (f"{source}: row {i}", r)
+            for i, r in enumerate(load_dataset(source[4:], split="train"), 1)
+        ]
+    path = Path(source)
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+        return [(f"{path}: row {i}", r) for i, r in enumerate(pq.read_table(path).to_pylist(), 1)]
+    return [(f"{path}:{n}", r) for n, r in io.iter_jsonl(path)]
+
+
+def _load_external(source: str) -> list[Puzzle]:
+    """Puzzle rows from ``hub:<dataset id>`` or a local file; a hub dataset's ``nums`` column
+    is read as ``numbers`` (the one place another field name is accepted)."""
+    out = []
+    for where, row in _external_rows(source):
+        if "numbers" not in row and "nums" in row:
+            row = {**row, "numbers": list(row["nums"])}
+        try:
+            out.append(io.puzzle_from_row(row))
+        except (KeyError, TypeError) as err:
+            raise DataError(
+                f"{where}: not a puzzle row ({err}); give puzzles as "
+                '{"numbers": [...], "target": N}'
+            ) from None
+    return out
+
+
+def _distinct(puzzles: Sequence[Puzzle]) -> list[Puzzle]:
+    seen: dict[tuple[tuple[int, ...], int], Puzzle] = {}
+    for p in puzzles:
+        seen.setdefault((tuple(sorted(p.numbers)), p.target), p)
+    return list(seen.values())
+
+
+def make_puzzles(config: DataConfig) -> tuple[list[Puzzle], list[Puzzle]]:
+    """(train, test) RL puzzles. Generated data takes its test set from the reserved share
+    of the puzzle space (:func:`is_heldout`) and trains on the rest; a file or hub dataset is
+    split by ``config.seed``."""
+    d = config
+    if d.source != "generate":
+        pool = _load_external(d.source)
+        if len(pool) < d.train + d.test:
+            raise DataError(
+                f"{d.source}: {len(pool)} puzzles, but data.train + data.test = "
+                f"{d.train + d.test}; lower them"
+            )
+        kept, held = split_puzzles(pool, d.test, seed=d.seed)
+        return kept[: d.train], held
+    test: list[Puzzle] = []
+    train: list[Puzzle] = []
+    count = d.train + 8 * d.test
+    for attempt in range(4):
+        pool = generate_puzzles(
+            count,
+            seed=d.seed + attempt * 7919,
+            sizes=tuple(d.sizes),
+            value_range=(d.value_range[0], d.value_range[1]),
+            target_range=(d.target_range[0], d.target_range[1]),
+            rules=d.rules,
+            numbers_below_target=d.numbers_below_target,
+        )
+        held = [p for p in pool if is_heldout(p.numbers, p.target)]
+        test = _distinct(test + held)[: d.test]
+        train += [p for p in pool if not is_heldout(p.numbers, p.target)]
+        if len(test) >= d.test and len(train) >= d.train:
+            return train[: d.train], test
+        count *= 2
+    raise DataError(
+        f"data: only {len(test)} distinct test puzzles exist in this puzzle space (one in 8 is "
+        f"reserved for testing); lower data.test to {len(test)} or widen data.target_range"
+    )

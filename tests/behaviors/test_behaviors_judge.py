@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cogstar.behaviors import BEHAVIORS, DEFINITIONS, judge_counts, judge_requests, parse_count
+from cogstar.behaviors import BEHAVIORS
+from cogstar.behaviors.judge import DEFINITIONS, judge_counts, judge_requests, parse_count
 from cogstar.llm import OpenAIBackend
 from loopback import openai_server
 

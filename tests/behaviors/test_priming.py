@@ -12,14 +12,13 @@ import cogstar
 from cogstar.behaviors.priming import (
     CONDITIONS,
     SYSTEM_PROMPTS,
-    PrimingRecord,
     build_llm_records,
     dots,
     empty_cot,
-    read_records,
     split_completion,
-    write_records,
 )
+from cogstar.errors import DataError
+from cogstar.io import Record, read_records, write_records
 from cogstar.llm import OpenAIBackend
 from cogstar.tasks import priming_prompt
 from loopback import openai_server
@@ -105,14 +104,16 @@ def test_llm_records(author: tuple[str, list[dict[str, Any]]], tmp_path: Path) -
 
 
 def test_jsonl_round_trip_and_broken_lines(tmp_path: Path) -> None:
-    record = PrimingRecord("p", TRACE, [44, 19, 35], 98, "all_strategies", True)
+    record = Record("p", TRACE, [44, 19, 35], 98, "all_strategies", True)
     path = tmp_path / "priming" / "all_strategies.jsonl"
     assert write_records(path, [record, record]) == 2
     assert list(read_records(path)) == [record, record]
     with path.open("a", encoding="utf-8") as f:
         f.write('{"prompt": "p", "completion": \n')
-    with pytest.raises(ValueError, match=r"all_strategies.jsonl:3: not a priming record"):
+    with pytest.raises(DataError, match=r"all_strategies.jsonl:3: invalid JSON"):
         list(read_records(path))
     path.write_text('{"prompt": "p"}\n', encoding="utf-8")
-    with pytest.raises(ValueError, match=r":1: .*missing field\(s\) completion, condition"):
+    with pytest.raises(
+        DataError, match=r":1: not a record \(missing field\(s\) completion, condition"
+    ):
         list(read_records(path))

@@ -11,19 +11,16 @@ import pytest
 
 import cogstar
 from cogstar.behaviors import BEHAVIORS
+from cogstar.behaviors.cards import dataset_card, write_card
 from cogstar.behaviors.priming import (
     ASKED,
     CONDITIONS,
-    PrimingRecord,
     build_priming_set,
     build_synthetic_records,
-    dataset_card,
     priming_puzzles,
-    read_records,
     split_completion,
-    write_card,
-    write_records,
 )
+from cogstar.io import Record, read_records, write_records
 from cogstar.tasks import priming_prompt
 
 N = 24
@@ -41,7 +38,7 @@ def puzzles() -> list[cogstar.Puzzle]:
 
 
 @pytest.fixture(scope="module")
-def sets(puzzles: list[cogstar.Puzzle]) -> dict[str, list[PrimingRecord]]:
+def sets(puzzles: list[cogstar.Puzzle]) -> dict[str, list[Record]]:
     """Every condition and control, built once for the module (seed 7)."""
     built = {c: build_priming_set(c, puzzles, seed=7) for c in (*CONDITIONS, "no_positive")}
     built["empty_cot"] = build_priming_set("empty_cot", puzzles, seed=7)
@@ -70,7 +67,7 @@ def test_priming_puzzles_are_the_priming_distribution(puzzles: list[cogstar.Puzz
 
 @pytest.mark.parametrize("condition", CONDITIONS)
 def test_each_condition_builds_correct_traces(
-    condition: str, sets: dict[str, list[PrimingRecord]], puzzles: list[cogstar.Puzzle]
+    condition: str, sets: dict[str, list[Record]], puzzles: list[cogstar.Puzzle]
 ) -> None:
     records = sets[condition]
     assert len(records) == N
@@ -92,7 +89,7 @@ def test_each_condition_builds_correct_traces(
 
 
 def test_no_positive_keeps_the_behaviors_and_no_correct_answer(
-    sets: dict[str, list[PrimingRecord]],
+    sets: dict[str, list[Record]],
 ) -> None:
     records = sets["no_positive"]
     assert len(records) == N
@@ -105,7 +102,7 @@ def test_no_positive_keeps_the_behaviors_and_no_correct_answer(
 
 
 def test_empty_cot_and_dots_are_built_from_all_strategies(
-    sets: dict[str, list[PrimingRecord]],
+    sets: dict[str, list[Record]],
 ) -> None:
     base = sets["all_strategies"]
     for control in ("empty_cot", "dots"):
@@ -159,7 +156,7 @@ def test_budget_is_passed_to_the_synthesizer(puzzles: list[cogstar.Puzzle]) -> N
 
 @pytest.mark.parametrize("condition", CONDITIONS)
 def test_card_shows_exactly_the_asked_behaviors(
-    condition: str, sets: dict[str, list[PrimingRecord]]
+    condition: str, sets: dict[str, list[Record]]
 ) -> None:
     records = sets[condition]
     card = dataset_card(records, condition)
@@ -178,7 +175,7 @@ def test_card_shows_exactly_the_asked_behaviors(
         assert (card.share_with[b] > 0) == (b in asked)
 
 
-def test_card_files(tmp_path: Path, sets: dict[str, list[PrimingRecord]]) -> None:
+def test_card_files(tmp_path: Path, sets: dict[str, list[Record]]) -> None:
     card = dataset_card(sets["only_backtracking"], "only_backtracking")
     md, js = write_card(tmp_path / "cards" / "ob.card.md", card)
     assert (md.name, js.name) == ("ob.card.md", "ob.card.json")
@@ -194,7 +191,7 @@ def test_card_files(tmp_path: Path, sets: dict[str, list[PrimingRecord]]) -> Non
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
-def test_round_trip(tmp_path: Path, suffix: str, sets: dict[str, list[PrimingRecord]]) -> None:
+def test_round_trip(tmp_path: Path, suffix: str, sets: dict[str, list[Record]]) -> None:
     records = sets["all_strategies"] + sets["dots"][:3]
     path = tmp_path / "data" / f"set{suffix}"
     assert write_records(path, records) == len(records)
@@ -217,12 +214,12 @@ def test_old_jsonl_without_source_and_counts_still_reads(tmp_path: Path) -> None
     path = tmp_path / "old.jsonl"
     path.write_text(json.dumps(old) + "\n", encoding="utf-8")
     (record,) = read_records(path)
-    assert record == PrimingRecord(**old)  # type: ignore[arg-type]
+    assert record == Record(**old)  # type: ignore[arg-type]
     assert (record.source, record.counts) == ("llm", None)
 
 
 def test_bad_files_are_reported(tmp_path: Path) -> None:
-    record = PrimingRecord("p", "<think></think>\n<answer>1</answer>", [1], 1, "dots", True)
+    record = Record("p", "<think></think>\n<answer>1</answer>", [1], 1, "dots", True)
     with pytest.raises(ValueError, match=r"unknown file type '\.csv'.*\.jsonl or \.parquet"):
         write_records(tmp_path / "set.csv", [record])
     with pytest.raises(ValueError, match=r"set\.txt: unknown file type '\.txt'"):

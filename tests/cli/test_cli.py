@@ -63,7 +63,7 @@ def test_score_jsonl_and_its_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "correct" in out and "wrong_value" in out and "accuracy 0.5000" in out
     path.write_text(json.dumps(rows[0]) + "\n{not json\n", encoding="utf-8")
     assert main(["score", str(path)]) == 2
-    assert "rollouts.jsonl:2: expected a JSON object" in capsys.readouterr().err
+    assert "rollouts.jsonl:2: invalid JSON" in capsys.readouterr().err
     assert main(["score", "just text"]) == 2
     assert "needs --numbers and --target" in capsys.readouterr().err
 

@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 
 import cogstar
-from cogstar.behaviors import BEHAVIORS, DEFINITIONS
-from cogstar.behaviors.priming import build_priming_set, dataset_card, priming_puzzles, read_records
+from cogstar.behaviors import BEHAVIORS
+from cogstar.behaviors.cards import dataset_card
+from cogstar.behaviors.judge import DEFINITIONS
+from cogstar.behaviors.priming import build_priming_set, priming_puzzles
 from cogstar.cli import main
+from cogstar.io import read_records
 from loopback import openai_server
 
 
@@ -124,7 +127,7 @@ def test_classify_text_fields_and_broken_lines(
     path = tmp_path / "responses.jsonl"
     rows = [
         {"text": "<think>6 * 5 = 30, which is 6 more than 24.</think>", "target": 24},
-        {"response": "no numbers, no target"},
+        {"completion": "no numbers, no target"},
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     assert main(["classify", str(path), "--json"]) == 0
@@ -132,18 +135,21 @@ def test_classify_text_fields_and_broken_lines(
     path.write_text(json.dumps(rows[0]) + "\n{not json\n", encoding="utf-8")
     assert main(["classify", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "responses.jsonl:2: expected a JSON object with a text field" in err
+    assert "responses.jsonl:2: invalid JSON" in err
     assert "Traceback" not in err
     path.write_text(json.dumps({"completion": "x", "numbers": "1 2"}) + "\n", encoding="utf-8")
     assert main(["classify", str(path)]) == 2
     assert "responses.jsonl:1:" in capsys.readouterr().err
     path.write_text(json.dumps({"prompt": "no text field"}) + "\n", encoding="utf-8")
     assert main(["classify", str(path)]) == 2
-    assert "no completion, text or response field" in capsys.readouterr().err
+    assert "no 'completion' or 'text' field" in capsys.readouterr().err
+    path.write_text(json.dumps({"response": "another name"}) + "\n", encoding="utf-8")
+    assert main(["classify", str(path)]) == 2
+    assert "(rename 'response' to 'completion')" in capsys.readouterr().err
     assert main(["classify", str(tmp_path / "missing.jsonl")]) == 2
     assert "missing.jsonl: no such file" in capsys.readouterr().err
     assert main(["classify", str(tmp_path / "notes.txt")]) == 2
-    assert "classify reads .jsonl or .parquet files" in capsys.readouterr().err
+    assert "completions are read from .jsonl or .parquet files" in capsys.readouterr().err
     assert main(["classify", str(path), "--judge", "llm"]) == 2
     assert "--judge llm needs --model" in capsys.readouterr().err
 

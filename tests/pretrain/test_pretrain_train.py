@@ -13,7 +13,9 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
 import cogstar  # noqa: E402
-from cogstar.behaviors.priming import read_records, split_completion, write_records  # noqa: E402
+from cogstar.behaviors.priming import split_completion  # noqa: E402
+from cogstar.errors import ConfigError  # noqa: E402
+from cogstar.io import read_records, write_records  # noqa: E402
 from cogstar.pretrain import Rewrite  # noqa: E402
 from cogstar.pretrain.budget import (  # noqa: E402
     budget_records,
@@ -22,14 +24,14 @@ from cogstar.pretrain.budget import (  # noqa: E402
     to_record,
 )
 from cogstar.pretrain.train import (  # noqa: E402
-    ContinuedPretrainingSettings,
-    _config,
+    PretrainConfig,
     main,
     run_continued_pretraining,
 )
 from cogstar.tasks import priming_prompt  # noqa: E402
 from cogstar.train import models, tiny  # noqa: E402
 from cogstar.train.sft import records_dataset as _dataset  # noqa: E402
+from cogstar.train.sft import trainer_config  # noqa: E402
 from cogstar.train.tiny import packaged_dir  # noqa: E402
 
 
@@ -158,7 +160,7 @@ def test_pool_dataset_on_disk(base: Path, tok: Any, tmp_path: Path) -> None:
 
 # -- continued pretraining ------------------------------------------------------------------------
 
-SETTINGS = ContinuedPretrainingSettings(
+SETTINGS = PretrainConfig(
     max_steps=3, global_batch=4, micro_batch=2, lr=1e-3, max_length=512, save_steps=2
 )
 
@@ -169,7 +171,7 @@ def test_loss_covers_the_prompt_too(base: Path, tmp_path: Path) -> None:
 
     records = [to_record(r) for r in _rewrites(2)]
     model, tok = models.load_policy(base, dtype="float32")
-    config = _config(SETTINGS, tmp_path)
+    config = trainer_config(SETTINGS, tmp_path, completion_only=False)
     assert config.completion_only_loss is False and config.packing is False
     trainer = SFTTrainer(
         model=model, args=config, train_dataset=_dataset(records), processing_class=tok
@@ -219,9 +221,10 @@ def test_continued_pretraining_trains_resumes_and_feeds_ppo(base: Path, tmp_path
     assert [e["step"] for e in resumed if "loss" in e] == [3.0]
 
     # the checkpoint is a policy that the PPO stage starts from
-    from cogstar.train.ppo.trainer import PPOSettings, run_ppo
+    from cogstar.train.ppo.config import PPOConfig
+    from cogstar.train.ppo.trainer import run_ppo
 
-    ppo = PPOSettings(
+    ppo = PPOConfig(
         steps=1, prompts_per_step=2, samples_per_prompt=2, max_response_tokens=16,
         actor_minibatch_prompts=2, critic_minibatch_prompts=2, micro_batch=4,
     )  # fmt: skip
@@ -231,14 +234,19 @@ def test_continued_pretraining_trains_resumes_and_feeds_ppo(base: Path, tmp_path
 
 
 def test_settings_and_input_errors(base: Path, tmp_path: Path) -> None:
+    # the messages name the key as a spec writes it (the drifted copy said "pretrain.")
     with pytest.raises(
-        ValueError, match=r"pretrain.global_batch \(10\) must be a positive multiple"
+        ValueError,
+        match=r"curation.training.global_batch: 10 is not a multiple of "
+        r"curation.training.micro_batch \(4\)",
     ):
-        ContinuedPretrainingSettings(global_batch=10, micro_batch=4).check()
-    with pytest.raises(ValueError, match=r"pretrain.global_batch \(8\) .* x processes \(3\)"):
-        ContinuedPretrainingSettings(global_batch=8, micro_batch=2).check(3)
-    with pytest.raises(ValueError, match="warmup_ratio must be in"):
-        ContinuedPretrainingSettings(warmup_ratio=1.5).check()
+        PretrainConfig(global_batch=10, micro_batch=4)
+    with pytest.raises(
+        ConfigError, match=r"curation.training.global_batch: 8 .* x processes \(3\)"
+    ):
+        PretrainConfig(global_batch=8, micro_batch=2).check_processes(3)
+    with pytest.raises(ValueError, match=r"warmup_ratio\n.*less than 1"):
+        PretrainConfig(warmup_ratio=1.5)
     with pytest.raises(ValueError, match="no records to pretrain on"):
         run_continued_pretraining(base, [], tmp_path / "x")
 
@@ -247,8 +255,10 @@ def test_command_line(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     write_records(tmp_path / "train.jsonl", [to_record(r) for r in _rewrites(4)])
     write_records(tmp_path / "test.jsonl", [to_record(r) for r in _rewrites(2)])
     argv = [str(base), str(tmp_path / "train.jsonl"), str(tmp_path / "out"), "--quiet"]
-    argv += ["--valid", str(tmp_path / "test.jsonl"), "--max-steps", "1", "--global-batch", "2"]
-    argv += ["--micro-batch", "2", "--max-length", "256", "--lr", "1e-3"]
+    config = tmp_path / "cpt.toml"
+    config.write_text("[curation.training]\nmax_steps = 1\nglobal_batch = 2\nmicro_batch = 2\n")
+    argv += ["--valid", str(tmp_path / "test.jsonl"), "--config", str(config)]
+    argv += ["--set", "max_length=256", "--set", "curation.training.lr=1e-3"]
     assert main(argv) == 0
     assert "checkpoint: " in capsys.readouterr().out
     assert (tmp_path / "out" / "final" / "model.safetensors").exists()
@@ -280,7 +290,7 @@ def test_rewrite_budget_train_end_to_end_offline(base: Path, tmp_path: Path) -> 
         budget_tokens=10_000, tokenizer_source=base, test_fraction=0.2, seed=0,
     )  # fmt: skip
     assert (ds.train_records, ds.test_records, ds.dropped_by_budget) == (8, 2, 0)
-    settings = ContinuedPretrainingSettings(max_steps=2, global_batch=4, micro_batch=4, lr=1e-3)
+    settings = PretrainConfig(max_steps=2, global_batch=4, micro_batch=4, lr=1e-3)
     final = run_continued_pretraining(
         base, list(read_records(ds.train)), tmp_path / "cpt", settings, quiet=True,
         eval_records=list(read_records(ds.test)),

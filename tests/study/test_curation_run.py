@@ -29,22 +29,22 @@ torch.set_num_threads(1)
 
 from cogstar import io  # noqa: E402
 from cogstar.errors import LLMError  # noqa: E402
+from cogstar.llm import BackendConfig, make_backend  # noqa: E402
 from cogstar.pretrain import BEHAVIORS, Document  # noqa: E402
 from cogstar.pretrain.label import DEFINITIONS, heuristic_label  # noqa: E402
 from cogstar.pretrain.rewrite import read_rewrites  # noqa: E402
 from cogstar.study.progress import Reporter  # noqa: E402
 from cogstar.study.rundir import RunDir  # noqa: E402
 from cogstar.study.runner import (  # noqa: E402
-    POOLS,
     Context,
-    Paths,
-    _backend,
     _continued_pretraining,
-    base_model,
     curate,
     run_experiment,
 )
-from cogstar.study.spec import BackendSpec, dump_toml, expand_cells, load_spec  # noqa: E402
+from cogstar.study.spec import dump_toml, load_spec  # noqa: E402
+from cogstar.study.stages import stage_keys  # noqa: E402
+from cogstar.study.sweep import expand_cells  # noqa: E402
+from cogstar.train.base import base_model  # noqa: E402
 from loopback import openai_server  # noqa: E402
 from micro import DATA_AND_MODEL, RL_AND_EVAL  # noqa: E402
 
@@ -188,7 +188,7 @@ def test_curated_pools_feed_continued_pretraining_then_ppo(
         assert len(train) + len(test) == n and test
         assert all(r["condition"] == f"pretrain_{pool}" for r in train)
 
-    tiny = Path(base_model(load_spec(run_dir / "spec.toml", env={}), Reporter("quiet")))
+    tiny = Path(base_model(load_spec(run_dir / "spec.toml", env={}).model))
     starts = {}
     for cell in CELLS:
         stages = manifest["cells"][cell]["stages"]
@@ -244,35 +244,36 @@ def test_continued_pretraining_as_a_torchrun_job(
         spec.run_dir, dump_toml(spec), spec.experiment.name, {c.name: c.axes for c in cells}
     )
     ctx = Context(spec, run, Reporter("quiet"))
-    ctx.hashes["shared/curate"] = "curated"  # stands for the shared stage, done in `whole`
-    datasets = run_dir / "shared" / "curation" / "datasets"
-    shared = {f"curation/{pool}": datasets / pool for pool in POOLS}
+    shutil.copytree(run_dir / "shared" / "curation", run.layout.curation)  # made by `whole`
     cell = cells[1]
     with run.lock(cell.name):
         final = _continued_pretraining(
-            ctx, cell, Paths(run.layout.cell(cell.name).root), shared, base_model(spec, ctx.report)
+            ctx, cell, run.layout.cell(cell.name), stage_keys(cell), base_model(spec.model)
         )
     assert final == run.layout.cell(cell.name).cpt.final
     assert (final / "config.json").exists()
     log = (final.parent / "launch.log").read_text()
     assert "torch.distributed.run" in log and "-m cogstar.pretrain.train" in log
-    assert "--max-steps 2" in log and "minimized/test.jsonl" in log  # settings and the test split
+    assert "--config" in log and "minimized/test.jsonl" in log  # the config and the test split
+    written = json.loads((final.parent / "config.json").read_text())["curation"]["training"]
+    assert written["max_steps"] == 2  # the cell's settings reached the job
 
 
 def test_backend_key_from_a_named_variable_or_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def spec(key: str | None) -> BackendSpec:
-        return BackendSpec(provider="openai", model="m", api_key_env=key)
+    def backend(key: str | None) -> dict[str, str]:
+        config = BackendConfig(provider="openai", model="m", api_key_env=key)
+        return make_backend(config, tmp_path)._headers()
 
     monkeypatch.delenv("COGSTAR_TEST_KEY", raising=False)
     with pytest.raises(LLMError, match="COGSTAR_TEST_KEY"):
-        _backend(spec("COGSTAR_TEST_KEY"), tmp_path)
+        backend("COGSTAR_TEST_KEY")
     monkeypatch.setenv("COGSTAR_TEST_KEY", "k")
-    assert _backend(spec("COGSTAR_TEST_KEY"), tmp_path)._headers() == {"authorization": "Bearer k"}
-    assert _backend(spec("none"), tmp_path)._headers() == {}
+    assert backend("COGSTAR_TEST_KEY") == {"authorization": "Bearer k"}
+    assert backend("none") == {}
     monkeypatch.setenv("OPENAI_API_KEY", "default")
-    assert _backend(spec(None), tmp_path)._headers() == {"authorization": "Bearer default"}
+    assert backend(None) == {"authorization": "Bearer default"}
 
 
 def test_curate_killed_while_rewriting_resumes_without_asking_again(tmp_path: Path) -> None:
@@ -331,7 +332,7 @@ def test_curate_killed_while_rewriting_resumes_without_asking_again(tmp_path: Pa
             spec.run_dir, dump_toml(spec), spec.experiment.name, {c.name: c.axes for c in cells}
         )
         ctx = Context(spec, run, Reporter("quiet"))
-        curate(ctx, cells, base_model(spec, ctx.report))
+        curate(ctx, cells, base_model(spec.model))
         again = _users(seen)
 
     assert len(first) > 5 * 48  # the judge's five questions per document came first

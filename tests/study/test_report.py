@@ -15,18 +15,14 @@ from rich.console import Console
 import cogstar
 from cogstar.cli import main
 from cogstar.errors import DataError
-from cogstar.study.report import (
-    DASH,
+from cogstar.study.figures import figures
+from cogstar.study.report import DASH, build_report, ranking, tables, write_summary
+from cogstar.study.results import (
     PaperPoint,
-    build_report,
-    figures,
     load_run,
     paper_curves,
     paper_final,
-    ranking,
     resolve_paper,
-    tables,
-    write_summary,
 )
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -86,8 +82,8 @@ def run(tmp_path: Path) -> Path:
     _write(root / "manifest.json", json.dumps(manifest))
     _write(
         root / "spec.toml",
-        '[model]\nsource = "meta-llama/Llama-3.2-3B"\n\n[report]\npaper = "auto"\n\n'
-        "[ppo]\nsteps = 30\n",
+        '[experiment]\nname = "sweep"\n\n[model]\nsource = "meta-llama/Llama-3.2-3B"\n\n'
+        '[report]\npaper = "auto"\n\n[ppo]\nsteps = 30\n',
     )
     for cell, steps in CELLS.items():
         for step, (acc, chars, means) in steps.items():
@@ -240,7 +236,7 @@ def test_figures_are_pngs(run: Path, tmp_path: Path) -> None:
 
 
 def test_x_axis_is_training_progress_for_short_runs(run: Path) -> None:
-    from cogstar.study.report import _x_axis
+    from cogstar.study.figures import _x_axis
 
     results = load_run(run)
     curves = paper_curves("llama")

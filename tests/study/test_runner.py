@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
 from cogstar import io  # noqa: E402
-from cogstar.errors import DataError, StageError  # noqa: E402
+from cogstar.errors import StageError  # noqa: E402
 from cogstar.study.progress import Reporter  # noqa: E402
 from cogstar.study.rundir import RunDir  # noqa: E402
 from cogstar.study.runner import run_experiment  # noqa: E402
@@ -100,9 +100,11 @@ def test_every_stage_is_done_and_reported(whole: Path) -> None:
     # the held-out test puzzles never appear among the training or priming puzzles
     data = whole / "shared" / "data"
     test = {(tuple(sorted(r["numbers"])), r["target"]) for r in io.read_jsonl(data / "test.jsonl")}
-    for name in ("train.jsonl", "priming.jsonl"):
-        rows = io.read_jsonl(data / name)
-        assert not test & {(tuple(sorted(r["numbers"])), r["target"]) for r in rows}
+    for rows in (
+        io.read_jsonl(data / "train.jsonl"),
+        io.read_jsonl(whole / "all_strategies" / "priming" / "train.jsonl"),
+    ):
+        assert rows and not test & {(tuple(sorted(r["numbers"])), r["target"]) for r in rows}
 
 
 def test_rerun_redoes_nothing(whole: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -220,19 +222,12 @@ def test_ctrl_c_stops_at_a_safe_point_and_the_run_resumes(tmp_path: Path) -> Non
         assert all(s["status"] == "done" for s in cell["stages"].values())
 
 
-def test_bad_inputs_name_the_file_and_what_to_rerun(tmp_path: Path) -> None:
-    from cogstar.study.runner import Paths, checkpoint, read_puzzles
+def test_a_missing_checkpoint_says_what_to_rerun(tmp_path: Path) -> None:
+    from cogstar.layout import CellLayout
+    from cogstar.study.runner import checkpoint
     from cogstar.study.spec import load_spec
 
-    bad = tmp_path / "train.jsonl"
-    bad.write_text('{"numbers": [1, 2], "target": 3}\n{"numbers": [1, 2], "target"\n{}\n')
-    with pytest.raises(DataError, match=r"train\.jsonl:2"):
-        read_puzzles(bad)
-    bad.write_text('{"numbers": [1, 2], "target": 3}\n{"numbers": [1, 2]}\n')
-    with pytest.raises(StageError, match=r"train\.jsonl:2: not a puzzle"):
-        read_puzzles(bad)
-    with pytest.raises(StageError, match="rerun `cogstar run SPEC` to rebuild the data"):
-        read_puzzles(tmp_path / "missing.jsonl")
     spec = load_spec(_spec(tmp_path))
     with pytest.raises(StageError, match=r"step_000001.*no checkpoint for step 1; rerun"):
-        checkpoint(spec, Paths(tmp_path / "cell"), "start", 1)
+        checkpoint(spec, CellLayout(tmp_path / "cell"), "start", 1)
+    assert checkpoint(spec, CellLayout(tmp_path / "cell"), "start", 0) == "start"

@@ -1,12 +1,10 @@
 """Experiment specs: shipped files, every class of error, overrides, sweep cells, plans.
 
-Fast and offline; nothing here imports torch (PPOSettings is compared through its source).
+Fast and offline; nothing here imports torch.
 """
 
 from __future__ import annotations
 
-import ast
-import dataclasses
 import io
 import re
 import subprocess
@@ -16,29 +14,21 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from cogstar.behaviors.priming import CONDITIONS, CONTROLS
+from cogstar.behaviors import BehaviorsConfig
+from cogstar.behaviors.priming import CONDITIONS, CONTROLS, PrimingConfig
 from cogstar.errors import ConfigError
-from cogstar.pretrain.train import ContinuedPretrainingSettings
-from cogstar.study.spec import (
-    ALL_CONDITIONS,
-    TINY_CPU_RATES,
-    CurationTrainingSpec,
-    EvalSpec,
-    GRPOSpec,
-    PPOSpec,
-    SFTSpec,
-    Spec,
-    dump_toml,
-    eval_steps,
-    expand_cells,
-    load_spec,
-    plan,
-    render_plan,
-    spec_hash,
-)
-from cogstar.train.evaluate import EvalSettings
-from cogstar.train.grpo import GRPOSettings
-from cogstar.train.sft import SFTSettings
+from cogstar.io import hash_json
+from cogstar.pretrain.curate import CurationConfig
+from cogstar.pretrain.train import PretrainConfig
+from cogstar.study.plan import TINY_CPU_RATES, plan, render_plan
+from cogstar.study.spec import ALL_CONDITIONS, Spec, dump_toml, eval_steps, load_spec
+from cogstar.study.sweep import expand_cells
+from cogstar.tasks import DataConfig
+from cogstar.train.base import ModelConfig
+from cogstar.train.evaluate import EvalConfig
+from cogstar.train.grpo import GRPOConfig
+from cogstar.train.ppo.config import PPOConfig
+from cogstar.train.sft import SFTConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "experiments").rglob("*.toml"))
@@ -112,7 +102,7 @@ def test_paper_specs_hold_the_papers_settings(name: str, model: str, paper: str)
     path = PAPER / name
     assert "not run by us; sized for 4\u00d780 GB GPUs" in path.read_text(encoding="utf-8")
     spec = load_spec(path, env={})
-    assert spec.model.source == model and spec.model.template == "base" and spec.paper == paper
+    assert spec.model.source == model and spec.report.paper in ("auto", paper)
     assert [c.name for c in expand_cells(spec)] == TEN_CONDITIONS
     ppo = spec.ppo
     assert (ppo.steps, ppo.prompts_per_step, ppo.samples_per_prompt) == (250, 256, 4)
@@ -135,48 +125,43 @@ def test_the_condition_axis_knows_every_condition() -> None:
     assert sorted(ALL_CONDITIONS) == sorted(TEN_CONDITIONS)
 
 
-# -- the sections mirror the settings dataclasses ---------------------------------------------
-
-
-def _dataclass_defaults_from_source(path: Path, name: str) -> dict[str, object]:
-    """Field defaults of a dataclass read from its source (the module imports torch)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
-    return {
-        n.target.id: ast.literal_eval(n.value)  # type: ignore[arg-type]
-        for n in cls.body
-        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
-    }
-
-
-def _spec_defaults(model: type[PPOSpec | SFTSpec | GRPOSpec | EvalSpec]) -> dict[str, object]:
-    return model().model_dump()
-
-
-def test_ppo_section_has_exactly_the_fields_and_defaults_of_ppo_settings() -> None:
-    source = ROOT / "python" / "cogstar" / "train" / "ppo" / "trainer.py"
-    assert _spec_defaults(PPOSpec) == _dataclass_defaults_from_source(source, "PPOSettings")
+# -- the sections are the stage configs -------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("section", "settings"),
+    ("section", "config"),
     [
-        (SFTSpec, SFTSettings),
-        (GRPOSpec, GRPOSettings),
-        (CurationTrainingSpec, ContinuedPretrainingSettings),
+        ("data", DataConfig),
+        ("model", ModelConfig),
+        ("curation", CurationConfig),
+        ("priming", PrimingConfig),
+        ("sft", SFTConfig),
+        ("ppo", PPOConfig),
+        ("grpo", GRPOConfig),
+        ("eval", EvalConfig),
+        ("behaviors", BehaviorsConfig),
     ],
 )
-def test_sections_match_their_settings_and_convert(section: type, settings: type) -> None:
-    made = section().to_settings()
-    assert made == settings()
-    assert [f.name for f in dataclasses.fields(settings)] == list(section.model_fields)
+def test_each_stage_section_is_its_stage_config(section: str, config: type) -> None:
+    """One copy of every setting: the spec's section is the class the stage runs with."""
+    assert Spec.model_fields[section].annotation is config
+    assert section == config.SECTION
+    spec = Spec(experiment={"name": "x"})  # type: ignore[arg-type]
+    assert type(getattr(spec, section)) is config
+    assert CurationConfig.model_fields["training"].annotation is PretrainConfig
+    assert PretrainConfig.SECTION == "curation.training"
 
 
-def test_eval_section_is_eval_settings_plus_every() -> None:
-    assert EvalSpec().to_settings() == EvalSettings()
-    names = [f.name for f in dataclasses.fields(EvalSettings)]
-    assert [*names, "every"] == list(EvalSpec.model_fields)
-    assert EvalSpec(k=[1, 4], samples=4).to_settings().k == (1, 4)
+def test_stage_configs_are_frozen_and_check_themselves() -> None:
+    ppo = PPOConfig()
+    with pytest.raises(ValueError, match="frozen"):
+        ppo.steps = 3  # type: ignore[misc]
+    with pytest.raises(ValueError, match=r"actor_minibatch_prompts: 100 does not divide"):
+        PPOConfig(actor_minibatch_prompts=100)
+    with pytest.raises(ValueError, match=r"global_batch: 60 is not a multiple of sft.micro_batch"):
+        SFTConfig(global_batch=60)
+    with pytest.raises(ValueError, match=r"curation.training.micro_batch \(8\)"):
+        PretrainConfig(global_batch=60)
 
 
 # -- defaults and minimal specs ---------------------------------------------------------------
@@ -186,7 +171,7 @@ def test_a_name_is_all_a_spec_needs(tmp_path: Path) -> None:
     spec = load_spec(write(tmp_path, ""), env={})
     assert spec.model.source == "tiny" and spec.data.source == "generate"
     assert spec.sweep == {"condition": ["all_strategies"]}
-    assert spec.run_dir == Path("runs/t") and spec.paper == "none"
+    assert spec.run_dir == Path("runs/t") and spec.report.paper == "auto"
     assert [c.name for c in expand_cells(spec)] == ["all_strategies"]
 
 
@@ -268,8 +253,10 @@ def test_sft_batch_that_does_not_split_into_micro_batches(tmp_path: Path) -> Non
     assert "e.g. 64" in line
 
 
-def test_grpo_micro_batch_is_checked_only_for_grpo(tmp_path: Path) -> None:
-    load_spec(write(tmp_path, "[grpo]\nmicro_batch = 7\n"), env={})
+def test_every_section_is_checked_whichever_algorithm_runs(tmp_path: Path) -> None:
+    """A section is a config its stage must be able to run with, used or not."""
+    line = only(problems(write(tmp_path, "[grpo]\nmicro_batch = 7\n")))
+    assert "grpo.micro_batch: 7 does not divide" in line
     line = only(problems(write(tmp_path, '[rl]\nalgorithm = "grpo"\n[grpo]\nmicro_batch = 7\n')))
     assert "grpo.micro_batch: 7 does not divide" in line
 
@@ -319,9 +306,35 @@ def test_llm_sources_need_a_backend(tmp_path: Path) -> None:
     assert "behaviors.backend.model: required key is missing" in line
 
 
-def test_tiny_model_has_no_chat_template(tmp_path: Path) -> None:
-    assert "model.template" in only(problems(write(tmp_path, '[model]\ntemplate = "chat"\n')))
+def test_removed_keys_are_refused_with_what_replaces_them(tmp_path: Path) -> None:
+    line = only(problems(write(tmp_path, '[model]\ndtype = "float32"\n')))
+    assert "model.dtype: this key was removed" in line and "sft.dtype, ppo.dtype" in line
+    line = only(problems(write(tmp_path, '[model]\ntemplate = "chat"\n')))
+    assert "model.template: this key was removed" in line and "base template" in line
+    line = only(problems(write(tmp_path, ""), ["model.dtype=float32"]))
+    assert "(--set model.dtype=float32): model.dtype: this key was removed" in line
     assert "model.source" in only(problems(write(tmp_path, '[model]\nsource = "./no/such"\n')))
+
+
+def test_stage_seeds_are_derived_from_the_replicate_seed(tmp_path: Path) -> None:
+    for section in ("priming", "sft", "ppo", "grpo", "eval"):
+        line = only(problems(write(tmp_path, f"[{section}]\nseed = 3\n")))
+        assert f"{section}.seed: a stage's seed is derived from experiment.seed" in line
+        assert "experiment.seed" in line.split("fix:")[1]
+    line = only(problems(write(tmp_path, "[curation.training]\nseed = 3\n")))
+    assert "curation.training.seed: a stage's seed is derived" in line
+    assert "seeds are derived" in only(problems(write(tmp_path, '[sweep]\n"ppo.seed" = [1, 2]\n')))
+    zero = load_spec(write(tmp_path, ""), env={})
+    one = load_spec(write(tmp_path, ""), ["experiment.seed=1"], env={})
+    for section in ("priming", "sft", "ppo", "grpo", "eval"):
+        assert getattr(zero, section).seed != getattr(one, section).seed
+    assert zero.data.seed == one.data.seed == 0  # the puzzles stay fixed
+    seeds = {getattr(zero, s).seed for s in ("priming", "sft", "ppo", "grpo", "eval")}
+    assert len(seeds) == 5  # each stage draws on its own seed
+    assert (
+        "[data]" in dump_toml(zero)
+        and "\nseed = " not in dump_toml(zero).split("[ppo]")[1].split("[")[0]
+    )
 
 
 def test_unknown_condition_suggests_the_closest(tmp_path: Path) -> None:
@@ -338,9 +351,10 @@ def test_bad_sweep_paths(tmp_path: Path) -> None:
     assert "run directory" in only(
         problems(write(tmp_path, '[sweep]\n"experiment.name" = ["a"]\n'))
     )
-    assert "empty" in only(problems(write(tmp_path, '[sweep]\n"ppo.seed" = []\n')))
-    assert "listed 2 times" in only(problems(write(tmp_path, '[sweep]\n"ppo.seed" = [1, 1]\n')))
-    assert "valid list" in only(problems(write(tmp_path, '[sweep]\n"ppo.seed" = 1\n')))
+    assert "empty" in only(problems(write(tmp_path, '[sweep]\n"ppo.kl_coef" = []\n')))
+    assert "listed 2 times" in only(problems(write(tmp_path, '[sweep]\n"ppo.steps" = [1, 1]\n')))
+    assert "valid list" in only(problems(write(tmp_path, '[sweep]\n"ppo.steps" = 1\n')))
+    assert "[data] cannot vary" in only(problems(write(tmp_path, '[sweep]\n"data.train" = [1]\n')))
 
 
 def test_sweep_values_are_validated_per_cell(tmp_path: Path) -> None:
@@ -412,7 +426,7 @@ def test_env_defaults_to_the_process_environment(
 
 
 def test_direct_construction_runs_the_same_checks() -> None:
-    with pytest.raises(ValueError, match=r"ppo.actor_minibatch_prompts: 100 does not divide"):
+    with pytest.raises(ValueError, match=r"ppo\n.*actor_minibatch_prompts: 100 does not divide"):
         Spec(experiment={"name": "x"}, ppo={"actor_minibatch_prompts": 100})  # type: ignore[arg-type]
 
 
@@ -436,7 +450,7 @@ def test_set_values_are_toml_or_bare_strings(tmp_path: Path) -> None:
             "data.sizes=[4]",
             'experiment.description="a = b"',
             "priming.backend={provider = 'openai', model = 'm'}",
-            "sweep.ppo.seed=[1, 2]",
+            "sweep.ppo.clip=[0.1, 0.2]",
         ],
         env={},
     )
@@ -444,7 +458,7 @@ def test_set_values_are_toml_or_bare_strings(tmp_path: Path) -> None:
     assert spec.eval.greedy is True and spec.data.sizes == [4]
     assert spec.experiment.description == "a = b"
     assert spec.priming.backend is not None and spec.priming.backend.model == "m"
-    assert spec.sweep["ppo.seed"] == [1, 2]
+    assert spec.sweep["ppo.clip"] == [0.1, 0.2]
 
 
 def test_bad_set_syntax_and_paths(tmp_path: Path) -> None:
@@ -487,16 +501,16 @@ def test_cells_are_the_product_in_written_order(tmp_path: Path) -> None:
 def test_cell_names_are_folder_safe_and_unique(tmp_path: Path) -> None:
     body = (
         '[sweep]\ncondition = ["all_strategies"]\n"model.source" = ["tiny", "Qwen/Qwen2.5-3B"]\n'
-        '"experiment.seed" = [0, 1]\n"ppo.seed" = [3, 4]\n"ppo.kl_coef" = [0.001, 1e-6]\n'
-        '"data.sizes" = [[3], [3, 4]]\n'
+        '"experiment.seed" = [0, 1]\n"grpo.steps" = [3, 4]\n"ppo.kl_coef" = [0.001, 1e-6]\n'
+        '"eval.k" = [[1], [1, 2]]\n"eval.samples" = [2]\n"ppo.steps" = [3, 4]\n'
     )
     cells = expand_cells(load_spec(write(tmp_path, body), env={}))
     names = [c.name for c in cells]
-    assert len(set(names)) == len(names) == 32
+    assert len(set(names)) == len(names) == 64
     assert all(re.fullmatch(r"[A-Za-z0-9_.=+-]+", n) for n in names)
     assert names[-1] == (
-        "all_strategies__source=Qwen-Qwen2.5-3B__experiment.seed=1__ppo.seed=4"
-        "__kl_coef=1e-06__sizes=3-4"
+        "all_strategies__source=Qwen-Qwen2.5-3B__seed=1__grpo.steps=4"
+        "__kl_coef=1e-06__k=1-2__ppo.steps=4"
     )
 
 
@@ -514,7 +528,9 @@ def test_dump_and_load_round_trip(path: Path, tmp_path: Path) -> None:
     out = tmp_path / "resolved.toml"
     out.write_text(dump_toml(spec), encoding="utf-8")
     again = load_spec(out, env={})
-    assert again == spec and spec_hash(again) == spec_hash(spec)
+    assert again == spec and hash_json(again.model_dump(mode="json")) == hash_json(
+        spec.model_dump(mode="json")
+    )
 
 
 def test_round_trip_keeps_optional_tables(tmp_path: Path) -> None:
@@ -524,16 +540,6 @@ def test_round_trip_keeps_optional_tables(tmp_path: Path) -> None:
     out.write_text(dump_toml(spec), encoding="utf-8")
     assert "[priming.backend]" in out.read_text(encoding="utf-8")
     assert load_spec(out, env={}) == spec
-
-
-def test_spec_hash_is_canonical(tmp_path: Path) -> None:
-    a = load_spec(write(tmp_path, ""), env={})
-    b = load_spec(write(tmp_path, ""), ["ppo.steps=250"], env={})
-    c = load_spec(write(tmp_path, ""), ["ppo.steps=20"], env={})
-    assert spec_hash(a) == spec_hash(b) != spec_hash(c)
-    assert spec_hash(a.sft) == spec_hash(c.sft) and spec_hash(a.ppo) != spec_hash(c.ppo)
-    assert re.fullmatch(r"[0-9a-f]{64}", spec_hash(a))
-    assert spec_hash({"b": 1, "a": 2}) == spec_hash({"a": 2, "b": 1})
 
 
 # -- the plan ---------------------------------------------------------------------------------
@@ -600,7 +606,8 @@ def test_render_plan_prints_cells_stages_and_a_total(tmp_path: Path) -> None:
 
 def test_loading_and_planning_import_no_torch() -> None:
     code = (
-        "import sys; from cogstar.study.spec import load_spec, plan; "
+        "import sys; from cogstar.study.spec import load_spec; "
+        "from cogstar.study.plan import plan; "
         f"plan(load_spec({str(PAPER / 'llama_priming.toml')!r}, env={{}})); "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )

@@ -12,7 +12,7 @@ torch.set_num_threads(1)
 
 import cogstar  # noqa: E402
 from cogstar.train import tiny  # noqa: E402
-from cogstar.train.evaluate import EvalSettings, evaluate, pass_at_k  # noqa: E402
+from cogstar.train.evaluate import EvalConfig, evaluate, pass_at_k  # noqa: E402
 
 
 def test_pass_at_k_estimator() -> None:
@@ -31,7 +31,7 @@ def test_evaluate_scores_and_saves_every_completion(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(tiny.tiny_config(tok))
     puzzles = cogstar.generate_puzzles(6, seed=1, sizes=(3,))
-    settings = EvalSettings(samples=2, max_new_tokens=16, batch_size=4, k=(1, 2))
+    settings = EvalConfig(samples=2, max_new_tokens=16, batch_size=4, k=(1, 2))
     out = tmp_path / "eval" / "step_000000.jsonl"
     result = evaluate(model, puzzles, settings, tokenizer=tok, out=out)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -42,8 +42,8 @@ def test_evaluate_scores_and_saves_every_completion(tmp_path: Path) -> None:
     assert set(result.pass_at_k) == {1, 2}
     assert 0 < result.mean_tokens <= 16
     assert json.loads(out.with_suffix(".summary.json").read_text())["n"] == 6
-    with pytest.raises(ValueError, match=r"pass@3 but eval\.samples is 2"):
-        evaluate(model, puzzles, EvalSettings(samples=2, k=(3,)), tokenizer=tok)
+    with pytest.raises(ValueError, match=r"eval.k: pass@3 needs 3 samples .* eval\.samples is 2"):
+        EvalConfig(samples=2, k=[3])
 
 
 def test_decoding_keeps_tags_even_when_a_tokenizer_calls_them_special() -> None:

@@ -12,7 +12,7 @@ torch.set_num_threads(1)
 import cogstar  # noqa: E402
 from cogstar.tasks import rl_prompt  # noqa: E402
 from cogstar.train import tiny  # noqa: E402
-from cogstar.train.grpo import GRPOSettings, countdown_reward, run_grpo  # noqa: E402
+from cogstar.train.grpo import GRPOConfig, countdown_reward, run_grpo  # noqa: E402
 
 
 def test_reward_adapter_scores_prompt_plus_completion() -> None:
@@ -40,11 +40,11 @@ def test_grpo_runs_through_trl(tmp_path: Path) -> None:
     AutoModelForCausalLM.from_config(tiny.tiny_config(tok)).save_pretrained(tmp_path / "p")
     tok.save_pretrained(tmp_path / "p")
     puzzles = cogstar.generate_puzzles(16, seed=3, sizes=(3,), rules="classic")
-    settings = GRPOSettings(
+    settings = GRPOConfig(
         steps=2, prompts_per_step=2, samples_per_prompt=4, max_response_tokens=16, micro_batch=4
     )
     final = run_grpo(tmp_path / "p", puzzles, tmp_path / "grpo", settings)
     assert (final / "config.json").exists()
     assert run_grpo(tmp_path / "p", puzzles, tmp_path / "grpo", settings) == final
-    with pytest.raises(ValueError, match="must be a multiple of micro_batch"):
-        run_grpo(tmp_path / "p", puzzles, tmp_path / "g2", GRPOSettings(micro_batch=5))
+    with pytest.raises(ValueError, match=r"grpo.micro_batch: 5 does not divide"):
+        GRPOConfig(micro_batch=5)

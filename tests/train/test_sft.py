@@ -11,7 +11,7 @@ torch.set_num_threads(1)
 
 from cogstar.behaviors.priming import build_priming_set, priming_puzzles  # noqa: E402
 from cogstar.train import models, tiny  # noqa: E402
-from cogstar.train.sft import SFTSettings, run_sft  # noqa: E402
+from cogstar.train.sft import SFTConfig, run_sft  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_sft_trains_the_completion_and_saves_a_loadable_checkpoint(
 ) -> None:
     records = build_priming_set("all_strategies", priming_puzzles(16, seed=1), budget=300)
     log: list[dict[str, float]] = []
-    settings = SFTSettings(
+    settings = SFTConfig(
         max_steps=3, global_batch=4, micro_batch=2, lr=1e-3, max_length=512, save_steps=2
     )
     final = run_sft(tiny_dir, records, tmp_path / "sft", settings, log=log)
@@ -77,7 +77,7 @@ def test_sft_uses_completion_only_loss_with_eos(tiny_dir: Path) -> None:
 
 
 def test_sft_settings_errors(tiny_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"sft.global_batch \(10\) must be a multiple"):
-        SFTSettings(global_batch=10, micro_batch=4).check()
+    with pytest.raises(ValueError, match=r"sft.global_batch: 10 is not a multiple of sft.micro"):
+        SFTConfig(global_batch=10, micro_batch=4)
     with pytest.raises(ValueError, match="no priming records"):
         run_sft(tiny_dir, [], tmp_path / "x")

@@ -1,18 +1,6 @@
-"""The four cognitive behaviors, and counting them with an LLM judge.
-
-A judge model reads one response per prompt, one prompt per behavior (as in the paper:
-four requests per response), and answers with the number of distinct instances inside
-``<count>N</count>``; a reply without that tag counts 0. The definitions and examples below
-are cogstar's own wording of the behaviors in Gandhi et al. (2025).
-
-    from cogstar.behaviors import judge_counts
-    from cogstar.llm import OpenAIBackend
-
-    judge = OpenAIBackend(model="gpt-4o-mini", cache_dir="runs/cache/judge")
-    counts = judge_counts(texts, numbers, targets, judge, progress=True)
-    counts[0]   # {'verification': 3, 'backtracking': 1, 'subgoal': 0, 'backward': 0}
-
-The rule-based counter (Rust, offline, instant) sits beside it behind one interface:
+"""The four cognitive behaviors, and counting them: the rule-based counter (Rust, offline,
+instant) and an LLM judge (:mod:`cogstar.behaviors.judge`) behind one interface, and the
+behavior-counting stage of a study (:class:`BehaviorsConfig`, :func:`count_checkpoint`).
 
     from cogstar import count_behaviors
     count_behaviors(text, [25, 5, 3], 60)                    # judge="rules": with spans
@@ -21,129 +9,31 @@ The rule-based counter (Rust, offline, instant) sits beside it behind one interf
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
 
-from cogstar._core import BehaviorCounts, count_behaviors_rules, count_behaviors_rules_batch
-from cogstar.llm import Backend, Request
+from pydantic import Field
+
+from cogstar._core import (
+    BEHAVIORS,
+    BehaviorCounts,
+    count_behaviors_rules,
+    count_behaviors_rules_batch,
+)
+from cogstar.config import Found, Problem, StageConfig
+from cogstar.errors import ArgumentError
+from cogstar.io import Completion
+from cogstar.llm import Backend, BackendConfig, make_backend
 
 __all__ = [
     "BEHAVIORS",
-    "DEFINITIONS",
     "BehaviorCounts",
+    "BehaviorsConfig",
     "count_behaviors",
     "count_behaviors_batch",
-    "judge_counts",
-    "judge_requests",
-    "parse_count",
+    "count_checkpoint",
 ]
-
-BEHAVIORS: tuple[str, ...] = ("verification", "backtracking", "subgoal", "backward")
-
-DEFINITIONS: dict[str, str] = {
-    "verification": (
-        "Verification: the reasoning checks a value it has computed against the target or "
-        "against an intermediate goal it set itself, and says how it compares. Count each such "
-        "check. For example, with target 24: '6 * 5 = 30, which overshoots 24' is one check; "
-        "'so (8 - 2) * 4 = 24, and 24 is the target' is another. A computation that is never "
-        "compared with anything does not count."
-    ),
-    "backtracking": (
-        "Backtracking: the reasoning gives up on the line it is following and starts again "
-        "from an earlier state or from the original numbers, instead of building on the value "
-        "it just reached. Count each abandonment. For example, with numbers 7, 3, 9 and target "
-        "12: '7 * 3 = 21, too big. Let me try something else: 9 + 3 = 12' abandons one line. "
-        "The first attempt does not count, and listing several pairwise results side by side is "
-        "exploration, not backtracking."
-    ),
-    "subgoal": (
-        "Subgoal setting: the reasoning names an intermediate value, other than the target, "
-        "that it then tries to reach, breaking the task into smaller steps. Count each distinct "
-        "intermediate target. For example, with target 36 and numbers 4, 9, 2, 5: 'if I can "
-        "make 9 from the rest, then 4 * 9 = 36' names one subgoal. Wanting to get close to the "
-        "target, or restating the task, does not count."
-    ),
-    "backward": (
-        "Backward chaining: the reasoning starts from the target (or from a subgoal) and works "
-        "back towards the given numbers, deriving what would still be needed. Count each "
-        "derived quantity. For example, with target 50 and numbers 25, 3, 1: '50 / 25 = 2, so "
-        "we need 2 from 3 and 1' is one backward step; 'we are 8 short of the target, so we "
-        "need 8 more' is another. Working forward from the numbers does not count."
-    ),
-}
-
-_INSTRUCTIONS = (
-    "You are analysing how a language model reasoned about a Countdown puzzle: combine the "
-    "given numbers with +, -, * and /, each number used once, to reach the target.\n\n"
-    "{definition}\n\n"
-    "Numbers: {numbers}\nTarget: {target}\n\n"
-    "Reasoning to analyse:\n<response>\n{response}\n</response>\n\n"
-    "Count the distinct instances of this behavior in the reasoning above. Think briefly if "
-    "you need to, then give the count as a whole number inside <count></count> tags, for "
-    "example <count>2</count>. If the behavior never occurs, answer <count>0</count>."
-)
-
-_COUNT = re.compile(r"<count>\s*(\d{1,6})\s*</count>", re.IGNORECASE)
-
-
-def parse_count(reply: str) -> int:
-    """The judge's answer: the last ``<count>N</count>`` in the reply; 0 when there is none."""
-    found = _COUNT.findall(reply)
-    return int(found[-1]) if found else 0
-
-
-def judge_requests(
-    text: str,
-    numbers: Sequence[int] | None,
-    target: int | None,
-    *,
-    max_tokens: int = 512,
-) -> dict[str, Request]:
-    """One judge request per behavior for one response."""
-    shown_numbers = "unknown" if numbers is None else ", ".join(str(n) for n in numbers)
-    shown_target = "unknown" if target is None else str(target)
-    return {
-        behavior: Request(
-            user=_INSTRUCTIONS.format(
-                definition=DEFINITIONS[behavior],
-                numbers=shown_numbers,
-                target=shown_target,
-                response=text,
-            ),
-            temperature=0.0,
-            max_tokens=max_tokens,
-        )
-        for behavior in BEHAVIORS
-    }
-
-
-def judge_counts(
-    texts: Sequence[str],
-    numbers: Sequence[Sequence[int] | None],
-    targets: Sequence[int | None],
-    backend: Backend,
-    *,
-    progress: bool | Callable[[int, int], None] = False,
-) -> list[dict[str, int]]:
-    """Count the four behaviors in each response with an LLM judge (4 requests each).
-
-    Replies are cached by the backend, so an interrupted run resumes where it stopped.
-    """
-    if not len(texts) == len(numbers) == len(targets):
-        raise ValueError(
-            f"texts, numbers and targets must have one entry per response; got "
-            f"{len(texts)}, {len(numbers)} and {len(targets)}"
-        )
-    requests: list[Request] = []
-    for text, nums, target in zip(texts, numbers, targets, strict=True):
-        per = judge_requests(text, nums, target)
-        requests.extend(per[b] for b in BEHAVIORS)
-    replies = backend.complete_many(requests, progress=progress)
-    counts = []
-    for i in range(len(texts)):
-        chunk = replies[i * len(BEHAVIORS) : (i + 1) * len(BEHAVIORS)]
-        counts.append({b: parse_count(r.text) for b, r in zip(BEHAVIORS, chunk, strict=True)})
-    return counts
 
 
 def count_behaviors(
@@ -183,10 +73,12 @@ def count_behaviors_batch(
         return count_behaviors_rules_batch(list(texts), nums, tgts)
     if judge == "llm":
         if backend is None:
-            raise ValueError(
+            raise ArgumentError(
                 "judge='llm' needs a backend, e.g. backend=OpenAIBackend(model='gpt-4o-mini') "
                 "from cogstar.llm"
             )
+        from cogstar.behaviors.judge import judge_counts
+
         counts = judge_counts(list(texts), nums, tgts, backend, progress=progress)
         return [
             BehaviorCounts(
@@ -197,4 +89,59 @@ def count_behaviors_batch(
             )
             for c in counts
         ]
-    raise ValueError(f"judge must be 'rules' or 'llm', got {judge!r}")
+    raise ArgumentError(f"judge must be 'rules' or 'llm', got {judge!r}")
+
+
+# -- the behavior-counting stage -----------------------------------------------------------
+
+
+class BehaviorsConfig(StageConfig):
+    """How a study counts the behaviors in each evaluated checkpoint's completions.
+
+    ``judge``: ``rules`` (the Rust counter, offline) or ``llm`` (four questions per
+    completion to ``backend``); ``sample``: the completions counted per checkpoint (the
+    first ones, in the evaluation's order; 0 counts them all).
+    """
+
+    SECTION = "behaviors"
+
+    judge: Literal["rules", "llm"] = "rules"
+    sample: int = Field(default=200, ge=0)
+    backend: BackendConfig | None = None  # required when judge = "llm"
+
+    def problems(self) -> list[Problem]:
+        found = Found()
+        if self.judge == "llm" and self.backend is None:
+            found.add(
+                ("backend",),
+                'behaviors.judge = "llm" needs an LLM backend and none is given',
+                'add [behaviors.backend] with provider = "openai" and model = "gpt-4o-mini", '
+                'or use judge = "rules"',
+            )
+        return found
+
+
+def count_checkpoint(
+    config: BehaviorsConfig, completions: Sequence[Completion], cache_dir: Path | None = None
+) -> dict[str, Any]:
+    """The stage: count the behaviors in (the first ``config.sample`` of) ``completions``;
+    returns the summary a study keeps per checkpoint: ``n``, ``judge``, the ``mean`` count
+    and the ``share`` of completions with at least one instance, per behavior."""
+    rows = list(completions)[: config.sample] if config.sample else list(completions)
+    texts = [r.completion for r in rows]
+    numbers = [r.numbers for r in rows]
+    targets = [r.target for r in rows]
+    if config.judge == "rules":
+        counted = count_behaviors_batch(texts, numbers, targets)
+    else:
+        assert config.backend is not None  # problems() refuses an llm judge without one
+        with make_backend(config.backend, cache_dir) as backend:
+            counted = count_behaviors_batch(texts, numbers, targets, judge="llm", backend=backend)
+    table = [c.as_dict() for c in counted]
+    n = max(1, len(table))
+    return {
+        "n": len(table),
+        "judge": config.judge,
+        "mean": {b: sum(row[b] for row in table) / n for b in BEHAVIORS},
+        "share": {b: sum(row[b] > 0 for row in table) / n for b in BEHAVIORS},
+    }

@@ -1,4 +1,5 @@
-"""Priming datasets: behavior-conditioned reasoning traces as prompt/completion records.
+"""Priming sets: behavior-conditioned reasoning traces as prompt/completion records, and the
+priming stage of a study (:class:`PrimingConfig`, :func:`run_priming`).
 
 Conditions (the paper's): ``all_strategies``, ``only_backtracking``,
 ``backtracking_verification``, ``backtracking_subgoal``, ``backtracking_backward`` and
@@ -14,57 +15,57 @@ Two sources write the traces: ``synthetic`` (cogstar's offline trace synthesizer
 cogstar's own words, to solve each puzzle in that style). :func:`build_priming_set` builds any
 condition or control from either source::
 
-    from cogstar.behaviors.priming import (
-        build_priming_set, dataset_card, priming_puzzles, write_card, write_records,
-    )
+    from cogstar.behaviors.cards import dataset_card, write_card
+    from cogstar.behaviors.priming import build_priming_set, priming_puzzles
+    from cogstar.io import write_records
 
     puzzles = priming_puzzles(1_000, seed=0)
     records = build_priming_set("only_backtracking", puzzles, seed=0)
     write_records("data/only_backtracking.parquet", records)
     write_card("data/only_backtracking.card.md", dataset_card(records, "only_backtracking"))
 
-Records are JSONL or Parquet (chosen by the file's suffix); a broken line is reported with its
-file and line. A dataset card (Markdown with a JSON twin) summarises a set: its size, its
-accuracy under the reward, its mean length and the behaviors the rule-based counter finds.
+Records are :class:`cogstar.io.Record`, JSONL or Parquet (chosen by the file's suffix).
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import MISSING, asdict, dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
 
 import cogstar
-from cogstar.behaviors import BEHAVIORS, count_behaviors_batch
-from cogstar.llm import Backend, Request
-from cogstar.tasks import priming_prompt, user_text
+from cogstar.behaviors import BEHAVIORS
+from cogstar.config import Found, Problem, StageConfig
+from cogstar.errors import ArgumentError
+from cogstar.io import RECORD_SOURCES, Record, write_records
+from cogstar.llm import Backend, BackendConfig, Request, make_backend
+from cogstar.tasks import Posed, is_heldout, priming_prompt, score_completions, user_text
+
+if TYPE_CHECKING:
+    from cogstar.behaviors.cards import DatasetCard
+    from cogstar.layout import CellLayout
 
 __all__ = [
     "ASKED",
     "CONDITIONS",
     "CONTROLS",
+    "LLM_MAX_TOKENS",
     "SOURCES",
     "SYSTEM_PROMPTS",
-    "DatasetCard",
-    "PrimingRecord",
+    "PrimingConfig",
     "build_llm_records",
     "build_priming_set",
     "build_synthetic_records",
-    "card_markdown",
-    "dataset_card",
     "describe",
     "dots",
     "empty_cot",
     "priming_puzzles",
-    "read_records",
+    "run_priming",
     "split_completion",
-    "write_card",
-    "write_records",
+    "stage_puzzles",
 ]
 
 CONDITIONS: tuple[str, ...] = (
@@ -76,7 +77,10 @@ CONDITIONS: tuple[str, ...] = (
     "negative_control",
 )
 CONTROLS: tuple[str, ...] = ("no_positive", "empty_cot", "dots")
-SOURCES: tuple[str, ...] = ("synthetic", "llm")
+SOURCES: tuple[str, ...] = RECORD_SOURCES
+# An LLM's traces: the paper's sampling (temperature 0.5, at most 1,024 tokens).
+LLM_TEMPERATURE = 0.5
+LLM_MAX_TOKENS = 1024
 
 # The behaviors each condition asks for, in the order its system prompt names them.
 ASKED: dict[str, tuple[str, ...]] = {
@@ -168,7 +172,7 @@ def describe(condition: str) -> str:
             "all_strategies records with the thoughts replaced by ' .' repeated to the same "
             "number of tokens (of the primed model's tokenizer), followed by the original answer."
         )
-    raise ValueError(_unknown(condition))
+    raise ArgumentError(_unknown(condition))
 
 
 def _unknown(condition: str) -> str:
@@ -201,34 +205,6 @@ def priming_puzzles(
     )
 
 
-@dataclass(frozen=True)
-class PrimingRecord:
-    """One SFT example in the paper's priming format.
-
-    ``source`` is ``"synthetic"`` or ``"llm"`` (files written before it existed were all
-    LLM-written, so that is the default); ``counts`` holds the synthesizer's ground-truth
-    behavior counts of the completion (``None`` for LLM-written records).
-    """
-
-    prompt: str
-    completion: str
-    numbers: list[int]
-    target: int
-    condition: str
-    correct: bool
-    source: str = "llm"
-    counts: dict[str, int] | None = field(default=None)
-
-    def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
-        if self.counts is not None and set(self.counts) != set(BEHAVIORS):
-            raise ValueError(
-                f"counts must have exactly the keys {', '.join(BEHAVIORS)}, "
-                f"got {', '.join(sorted(self.counts)) or 'none'}"
-            )
-
-
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 
 
@@ -236,7 +212,7 @@ def split_completion(completion: str) -> tuple[str, str]:
     """``(thoughts, rest)``: the text inside the first ``<think>…</think>`` and what follows."""
     m = _THINK.search(completion)
     if m is None:
-        raise ValueError(
+        raise ArgumentError(
             f"completion has no <think>…</think> block: {completion[:80]!r}; priming controls "
             "need the thoughts delimited"
         )
@@ -274,15 +250,10 @@ def dots(completion: str, count_tokens: Callable[[str], int]) -> str:
 
 
 def _correct(
-    prompts: Sequence[str], completions: Sequence[str], puzzles: Sequence[Any]
+    prompts: Sequence[str], completions: Sequence[str], puzzles: Sequence[Posed]
 ) -> list[bool]:
     """The reward's verdict (value 1.0) on prompt + completion, in parallel."""
-    batch = cogstar.score_batch(
-        [p + c for p, c in zip(prompts, completions, strict=True)],
-        [p.numbers for p in puzzles],
-        [p.target for p in puzzles],
-    )
-    return [v == 1.0 for v in batch.values]
+    return [v == 1.0 for v in score_completions(prompts, completions, puzzles).values]
 
 
 def build_llm_records(
@@ -290,10 +261,10 @@ def build_llm_records(
     puzzles: Sequence[cogstar.Puzzle],
     backend: Backend,
     *,
-    temperature: float = 0.5,
-    max_tokens: int = 1024,
+    temperature: float = LLM_TEMPERATURE,
+    max_tokens: int = LLM_MAX_TOKENS,
     progress: bool | Callable[[int, int], None] = False,
-) -> list[PrimingRecord]:
+) -> list[Record]:
     """Ask ``backend`` for one trace per puzzle in the style of ``condition``.
 
     The paper's settings are the defaults (temperature 0.5, 1,024 tokens). Each completion
@@ -302,7 +273,9 @@ def build_llm_records(
     backend, so a rerun after a crash pays only for what is missing.
     """
     if condition not in SYSTEM_PROMPTS:
-        raise ValueError(f"unknown condition {condition!r}; choose one of {', '.join(CONDITIONS)}")
+        raise ArgumentError(
+            f"unknown condition {condition!r}; choose one of {', '.join(CONDITIONS)}"
+        )
     requests = [
         Request(
             system=SYSTEM_PROMPTS[condition],
@@ -322,7 +295,7 @@ def build_llm_records(
     prompts = [priming_prompt(p.numbers, p.target) for p in puzzles]
     verdicts = _correct(prompts, completions, puzzles)
     return [
-        PrimingRecord(prompt, completion, p.numbers, p.target, condition, correct, source="llm")
+        Record(prompt, completion, p.numbers, p.target, condition, correct, source="llm")
         for prompt, completion, p, correct in zip(
             prompts, completions, puzzles, verdicts, strict=True
         )
@@ -336,7 +309,7 @@ def build_synthetic_records(
     seed: int,
     budget: int | None = None,
     wrong_answer: bool = False,
-) -> list[PrimingRecord]:
+) -> list[Record]:
     """One synthesized trace per puzzle in the style of ``condition`` (offline, seeded).
 
     ``budget`` is the rough length of a trace in characters (a target, not a hard cap: a
@@ -347,7 +320,7 @@ def build_synthetic_records(
     The same puzzles, condition and seed give the same records.
     """
     if condition not in CONDITIONS:
-        raise ValueError(
+        raise ArgumentError(
             f"unknown condition {condition!r} for the synthesizer; choose one of "
             f"{', '.join(CONDITIONS)} (controls are built by build_priming_set)"
         )
@@ -358,7 +331,7 @@ def build_synthetic_records(
     completions = [t.text for t in traces]
     verdicts = _correct(prompts, completions, puzzles)
     return [
-        PrimingRecord(
+        Record(
             prompt,
             completion,
             list(p.numbers),
@@ -384,7 +357,7 @@ def build_priming_set(
     tokenizer_count: Callable[[str], int] | None = None,
     budget: int | None = None,
     progress: bool | Callable[[int, int], None] = False,
-) -> list[PrimingRecord]:
+) -> list[Record]:
     """The priming set of ``condition`` (one of :data:`CONDITIONS` or :data:`CONTROLS`).
 
     ``source="synthetic"`` synthesizes one trace per puzzle (``seed``; ``budget``: rough
@@ -404,28 +377,28 @@ def build_priming_set(
     ``dots`` records have all-zero ground-truth counts (no thoughts are left).
     """
     if source not in SOURCES:
-        raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+        raise ArgumentError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     if condition not in CONDITIONS and condition not in CONTROLS:
-        raise ValueError(_unknown(condition))
+        raise ArgumentError(_unknown(condition))
     if condition == "dots" and tokenizer_count is None:
-        raise ValueError(
+        raise ArgumentError(
             "the dots control needs tokenizer_count, the primed model's token counter, e.g. "
             "tokenizer_count=lambda s: len(tok(s, add_special_tokens=False).input_ids) "
             "(on the command line: --tokenizer MODEL)"
         )
     if source == "llm":
         if backend is None:
-            raise ValueError(
+            raise ArgumentError(
                 "source='llm' needs a backend, e.g. backend=OpenAIBackend(model='gpt-4o-mini') "
                 "from cogstar.llm (or use source='synthetic', which needs none)"
             )
         if budget is not None:
-            raise ValueError(
+            raise ArgumentError(
                 "budget (rough characters per trace) applies to the synthetic source only; an LLM's "
                 "length is set by build_llm_records(max_tokens=...)"
             )
 
-    def base(name: str, wrong_answer: bool = False) -> list[PrimingRecord]:
+    def base(name: str, wrong_answer: bool = False) -> list[Record]:
         if source == "synthetic":
             return build_synthetic_records(
                 name, puzzles, seed=seed, budget=budget, wrong_answer=wrong_answer
@@ -464,272 +437,84 @@ def build_priming_set(
     ]
 
 
-# -- files ----------------------------------------------------------------------------------
-
-_SUFFIXES = (".jsonl", ".parquet")
+# -- the priming stage ---------------------------------------------------------------------
 
 
-def _format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix not in _SUFFIXES:
-        raise ValueError(
-            f"{path}: unknown file type {path.suffix or '(no suffix)'!r}; priming records are "
-            "written and read as .jsonl or .parquet"
-        )
-    return suffix
+class PrimingConfig(StageConfig):
+    """How a study builds each cell's priming set.
 
-
-def _required_fields() -> set[str]:
-    return {
-        name
-        for name, f in PrimingRecord.__dataclass_fields__.items()
-        if f.default is MISSING and f.default_factory is MISSING
-    }
-
-
-def _record(data: dict[str, Any]) -> PrimingRecord:
-    if not isinstance(data, dict):
-        raise TypeError(f"expected a JSON object, got {type(data).__name__}")
-    missing = _required_fields() - set(data)
-    if missing:
-        raise ValueError(f"missing field(s) {', '.join(sorted(missing))}")
-    fields = set(PrimingRecord.__dataclass_fields__)
-    kwargs = {k: v for k, v in data.items() if k in fields}
-    if kwargs.get("source", "llm") is None:  # a Parquet column that some rows lack
-        del kwargs["source"]
-    return PrimingRecord(**kwargs)
-
-
-def _parquet_schema() -> Any:
-    import pyarrow as pa  # type: ignore[import-untyped]
-
-    return pa.schema(
-        [
-            ("prompt", pa.string()),
-            ("completion", pa.string()),
-            ("numbers", pa.list_(pa.int64())),
-            ("target", pa.int64()),
-            ("condition", pa.string()),
-            ("correct", pa.bool_()),
-            ("source", pa.string()),
-            ("counts", pa.struct([(b, pa.int64()) for b in BEHAVIORS])),
-        ]
-    )
-
-
-def write_records(path: str | Path, records: Iterable[PrimingRecord]) -> int:
-    """Write records atomically (a crash leaves the old file or the whole new one).
-
-    The suffix chooses the format: ``.jsonl`` (one JSON object per line) or ``.parquet``
-    (one row per record, ``counts`` as a struct of the four behaviors).
-    """
-    path = Path(path)
-    kind = _format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
-    n = 0
-    try:
-        if kind == ".jsonl":
-            with tmp.open("w", encoding="utf-8") as f:
-                for record in records:
-                    f.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
-                    n += 1
-        else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq  # type: ignore[import-untyped]
-
-            rows = [asdict(r) for r in records]
-            n = len(rows)
-            pq.write_table(pa.Table.from_pylist(rows, schema=_parquet_schema()), tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return n
-
-
-def read_records(path: str | Path) -> Iterator[PrimingRecord]:
-    """Read ``.jsonl`` or ``.parquet`` records.
-
-    A broken line raises ``ValueError`` naming the file and line (for Parquet: the row);
-    files written before ``source`` and ``counts`` existed still read. An unknown suffix
-    raises at once, before iteration.
-    """
-    path = Path(path)
-    if _format(path) == ".jsonl":
-        return _read_jsonl(path)
-    return _read_parquet(path)
-
-
-def _read_jsonl(path: Path) -> Iterator[PrimingRecord]:
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = _record(json.loads(line))
-            except (ValueError, TypeError) as err:
-                raise ValueError(
-                    f"{path}:{lineno}: not a priming record ({err}); fix or delete that line, "
-                    "or rebuild the file"
-                ) from None
-            yield record
-
-
-def _read_parquet(path: Path) -> Iterator[PrimingRecord]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        rows = pq.read_table(path).to_pylist()
-    except (pa.ArrowException, OSError) as err:
-        raise ValueError(
-            f"{path}: not a readable Parquet file ({err}); rebuild it, e.g. with "
-            "`cogstar generate priming --out FILE.parquet`"
-        ) from None
-    for row, data in enumerate(rows, 1):
-        try:
-            record = _record(data)
-        except (ValueError, TypeError) as err:
-            raise ValueError(
-                f"{path}: row {row}: not a priming record ({err}); rebuild the file"
-            ) from None
-        yield record
-
-
-# -- dataset cards --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetCard:
-    """What a priming set holds, measured on its records.
-
-    ``mean_counts`` and ``share_with`` (fraction of records with at least one instance) come
-    from the rule-based counter on the completions; ``truth_counts`` is the mean of the
-    records' ground-truth counts when every record has them (synthetic sets).
+    ``count`` training and ``validation`` held-back traces, one per puzzle of the priming
+    distribution (the puzzles are fixed by ``[data].seed``; the synthesizer's draws by
+    ``seed``, which a study derives from ``[experiment].seed``); ``budget`` is the rough
+    length of a synthetic trace in characters; ``source = "llm"`` asks ``backend`` instead.
     """
 
-    condition: str
-    size: int
-    accuracy: float
-    mean_chars: float
-    mean_counts: dict[str, float]
-    share_with: dict[str, float]
-    truth_counts: dict[str, float] | None
-    sources: list[str]
-    description: str
-    generation: str
+    SECTION = "priming"
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    source: Literal["synthetic", "llm"] = "synthetic"
+    count: int = Field(default=1000, ge=1)
+    validation: int = Field(default=200, ge=0)
+    budget: int = Field(default=1200, ge=1)  # rough characters per synthesized trace
+    seed: int = Field(default=0, ge=0)
+    backend: BackendConfig | None = None  # required when source = "llm"
 
-
-def _mean(values: Sequence[float]) -> float:
-    return math.fsum(values) / len(values) if values else 0.0
-
-
-def _generation(records: Sequence[PrimingRecord], condition: str) -> str:
-    sources = sorted({r.source for r in records})
-    parts = []
-    if "synthetic" in sources:
-        parts.append(
-            "Synthesized offline by cogstar's trace synthesizer (cogstar.synthesize_traces), "
-            "one seeded trace per puzzle; each record stores the synthesizer's ground-truth "
-            "behavior counts."
-        )
-    if "llm" in sources:
-        parts.append(
-            "Written by an LLM prompted with cogstar's system prompt for the condition "
-            "(cogstar.behaviors.priming.SYSTEM_PROMPTS), one reply per puzzle."
-        )
-    if condition in CONTROLS:
-        parts.append(f"The {condition} control is built from all_strategies traces.")
-    parts.append(
-        "Prompts are cogstar.tasks.priming_prompt; 'correct' is the TinyZero reward (value 1.0) "
-        "on prompt + completion."
-    )
-    return " ".join(parts)
+    def problems(self) -> list[Problem]:
+        found = Found()
+        if self.source == "llm" and self.backend is None:
+            found.add(
+                ("backend",),
+                'priming.source = "llm" needs an LLM backend and none is given',
+                'add [priming.backend] with provider = "anthropic" and model = '
+                '"claude-3-5-sonnet-20241022", or use source = "synthetic"',
+            )
+        return found
 
 
-def dataset_card(
-    records: Sequence[PrimingRecord], condition: str, *, generation: str | None = None
+def stage_puzzles(
+    config: PrimingConfig, *, seed: int, sizes: Sequence[int]
+) -> list[cogstar.Puzzle]:
+    """The puzzles of a study's priming sets: ``count + validation`` of the priming
+    distribution drawn with ``seed`` (the study's ``[data].seed``, so every replicate primes
+    on the same puzzles), without the reserved test share."""
+    want = config.count + config.validation
+    pool = priming_puzzles(want * 2 + 64, seed=seed, sizes=tuple(sizes))
+    return [p for p in pool if not is_heldout(p.numbers, p.target)][:want]
+
+
+def run_priming(
+    config: PrimingConfig,
+    condition: str,
+    puzzles: Sequence[cogstar.Puzzle],
+    layout: CellLayout,
+    *,
+    count_tokens: Callable[[str], int] | None = None,
 ) -> DatasetCard:
-    """Measure a priming set: size, accuracy, mean length, behaviors (rule-based counter).
+    """The stage: build ``condition``'s set on ``puzzles`` and write its training and
+    validation records and its card where ``layout`` says; returns the card.
+    ``count_tokens`` is the primed model's token counter (the ``dots`` control needs it)."""
+    from cogstar.behaviors.cards import dataset_card, write_card
 
-    ``generation`` is a sentence on how the set was made (e.g. the command line); by default
-    it is written from the records' sources.
-    """
-    records = list(records)
-    counted = count_behaviors_batch(
-        [r.completion for r in records],
-        [r.numbers for r in records],
-        [r.target for r in records],
-        judge="rules",
-    )
-    per = [c.as_dict() for c in counted]
-    truth = None
-    if records and all(r.counts is not None for r in records):
-        truth = {b: _mean([float(r.counts[b]) for r in records if r.counts]) for b in BEHAVIORS}
-    return DatasetCard(
-        condition=condition,
-        size=len(records),
-        accuracy=_mean([float(r.correct) for r in records]),
-        mean_chars=_mean([float(len(r.completion)) for r in records]),
-        mean_counts={b: _mean([float(c[b]) for c in per]) for b in BEHAVIORS},
-        share_with={b: _mean([float(c[b] > 0) for c in per]) for b in BEHAVIORS},
-        truth_counts=truth,
-        sources=sorted({r.source for r in records}),
-        description=describe(condition),
-        generation=generation if generation is not None else _generation(records, condition),
-    )
-
-
-def card_markdown(card: DatasetCard) -> str:
-    """The card as Markdown: title, a table of the numbers, what it asks for, how it was made."""
-    lines = [
-        f"# Priming set: {card.condition}",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| records | {card.size:,} |",
-        f"| accuracy (reward 1.0) | {card.accuracy:.1%} |",
-        f"| mean completion length | {card.mean_chars:,.1f} characters |",
-        f"| source | {', '.join(card.sources) or '-'} |",
-        "",
-        "| behavior | mean count (rules) | share with ≥ 1 | mean count (ground truth) |",
-        "|---|---:|---:|---:|",
-    ]
-    for b in BEHAVIORS:
-        truth = "-" if card.truth_counts is None else f"{card.truth_counts[b]:.2f}"
-        lines.append(f"| {b} | {card.mean_counts[b]:.2f} | {card.share_with[b]:.1%} | {truth} |")
-    lines += [
-        "",
-        "## What it asks for",
-        "",
-        card.description,
-        "",
-        "## How it was generated",
-        "",
-        card.generation,
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def write_card(path: str | Path, card: DatasetCard) -> tuple[Path, Path]:
-    """Write the card as Markdown at ``path`` and its JSON twin beside it (suffix ``.json``).
-
-    ``data/x.card.md`` gives ``data/x.card.md`` and ``data/x.card.json``. Returns both paths.
-    """
-    md = Path(path)
-    js = md.with_suffix(".json")
-    if js == md:
-        raise ValueError(f"{md}: a card's Markdown file needs a suffix other than .json, e.g. .md")
-    md.parent.mkdir(parents=True, exist_ok=True)
-    for target, text in (
-        (md, card_markdown(card)),
-        (js, json.dumps(card.to_dict(), indent=2, ensure_ascii=False) + "\n"),
-    ):
-        tmp = target.with_suffix(target.suffix + f".{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    return md, js
+    backend = None
+    if config.source == "llm":
+        assert config.backend is not None  # problems() refuses llm without one
+        backend = make_backend(config.backend, layout.priming_cache)
+    try:
+        records = build_priming_set(
+            condition,
+            puzzles,
+            source=config.source,
+            seed=config.seed,
+            backend=backend,
+            tokenizer_count=count_tokens,
+            budget=config.budget if config.source == "synthetic" else None,
+        )
+    finally:
+        if backend is not None:
+            backend.close()
+    n_valid = min(config.validation, len(records) // 5)
+    train, valid = records[n_valid:], records[:n_valid]
+    write_records(layout.priming_train, train)
+    write_records(layout.priming_valid, valid)
+    card = dataset_card(train, condition)
+    write_card(layout.priming_card, card)
+    return card

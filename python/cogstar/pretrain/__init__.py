@@ -10,7 +10,8 @@ The pipeline (each step a module; each reads and writes JSONL, resumable by docu
 * ``rewrite``: an LLM rewrites each selected document into question / thoughts / answer;
 * ``budget``: query/completion records in the priming format, a fixed token budget per pool,
   a train/test split;
-* ``train``: continued pretraining on the records (causal LM), whose checkpoint feeds PPO.
+* ``train``: continued pretraining on the records (causal LM), whose checkpoint feeds PPO;
+* ``curate``: the whole pipeline as one resumable stage of a study (``[curation]``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["BEHAVIORS", "Document", "Label", "Rewrite"]
+from cogstar._core import BEHAVIORS
 
-BEHAVIORS = ("verification", "backtracking", "subgoal", "backward")
+__all__ = ["BEHAVIORS", "Document", "Label", "Rewrite"]
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cogstar.behaviors.priming import PrimingRecord, write_records
-from cogstar.io import atomic_write_json
+from cogstar.io import Record, atomic_write_json, write_records
 from cogstar.pretrain import Rewrite
 from cogstar.tasks import ASSISTANT_PREFIX, PREAMBLE
 
@@ -45,8 +44,8 @@ __all__ = [
 ]
 
 
-def to_record(rw: Rewrite) -> PrimingRecord:
-    """One rewrite as a priming-format record.
+def to_record(rw: Rewrite) -> Record:
+    """One rewrite as a training record (the format priming sets have too).
 
     The prompt is the priming prompt with the rewrite's question as the user's message; the
     completion is the thoughts in ``<think>`` and the answer in ``<answer>``. There is no
@@ -55,7 +54,7 @@ def to_record(rw: Rewrite) -> PrimingRecord:
     """
     prompt = f"{PREAMBLE}\nUser: {rw.question}\nAssistant: {ASSISTANT_PREFIX}\n"
     completion = f"<think>\n{rw.thoughts}\n</think>\n<answer>{rw.answer}</answer>"
-    return PrimingRecord(
+    return Record(
         prompt=prompt,
         completion=completion,
         numbers=[],
@@ -66,9 +65,7 @@ def to_record(rw: Rewrite) -> PrimingRecord:
     )
 
 
-def _record_tokens(
-    records: Sequence[PrimingRecord], count_tokens: Callable[[str], int]
-) -> list[int]:
+def _record_tokens(records: Sequence[Record], count_tokens: Callable[[str], int]) -> list[int]:
     return [count_tokens(r.prompt + r.completion) for r in records]
 
 
@@ -98,12 +95,12 @@ def _fill(tokens: Sequence[int], budget: int, seed: int) -> list[int]:
 
 
 def budget_records(
-    records: Sequence[PrimingRecord],
+    records: Sequence[Record],
     budget_tokens: int,
     count_tokens: Callable[[str], int],
     *,
     seed: int = 0,
-) -> list[PrimingRecord]:
+) -> list[Record]:
     """A seeded subset whose prompt + completion tokens sum to at most ``budget_tokens``.
 
     Records are visited in a shuffled order (``seed``) and each is taken if it still fits.
@@ -128,8 +125,8 @@ def _split_indices(n: int, test_fraction: float, seed: int) -> tuple[list[int], 
 
 
 def split(
-    records: Sequence[PrimingRecord], test_fraction: float = 0.05, seed: int = 0
-) -> tuple[list[PrimingRecord], list[PrimingRecord]]:
+    records: Sequence[Record], test_fraction: float = 0.05, seed: int = 0
+) -> tuple[list[Record], list[Record]]:
     """``(train, test)``: a seeded random ``test_fraction`` of the records held out (rounded,
     and at least one when the fraction is non-zero and there are two or more records); each
     part keeps the input order."""

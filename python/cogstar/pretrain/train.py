@@ -1,11 +1,11 @@
 """Continued pretraining: a causal LM on one pool's records, before the same PPO.
 
-    from cogstar.pretrain.train import ContinuedPretrainingSettings, run_continued_pretraining
-    from cogstar.behaviors.priming import read_records
+    from cogstar.io import read_records
+    from cogstar.pretrain.train import PretrainConfig, run_continued_pretraining
 
-    records = list(read_records("pretrain/data/rich/train.jsonl"))
+    records = read_records("pretrain/data/rich/train.jsonl")
     final = run_continued_pretraining("meta-llama/Llama-3.2-3B", records, "runs/x/pretrain_rich",
-                                      ContinuedPretrainingSettings())
+                                      PretrainConfig())
     # then: cogstar.train.ppo.trainer.run_ppo(final, puzzles, "runs/x/pretrain_rich/ppo", ...)
 
 Unlike SFT priming (:mod:`cogstar.train.sft`), the loss covers every token: the prompt (preamble and
@@ -17,7 +17,7 @@ boundaries it was trained on.
 From the command line (one process, or ``accelerate launch -m cogstar.pretrain.train``)::
 
     python -m cogstar.pretrain.train MODEL pretrain/data/rich/train.jsonl runs/x/pretrain_rich \
-        --valid pretrain/data/rich/test.jsonl --lr 1e-5 --global-batch 64
+        --valid pretrain/data/rich/test.jsonl --set lr=1e-5 --set global_batch=64
 
 The result (``OUT/final``: model + tokenizer, written atomically) is an ordinary policy folder
 for :func:`cogstar.train.ppo.trainer.run_ppo`. Interrupted runs resume from the newest
@@ -29,60 +29,34 @@ accumulation.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from cogstar.behaviors.priming import PrimingRecord
-from cogstar.train.sft import (
-    SFTSettings,
-    settings_cli,
-    train_on_records,
-    trainer_config,
-)
+from pydantic import Field
 
-__all__ = ["ContinuedPretrainingSettings", "main", "run_continued_pretraining"]
+from cogstar.io import Record
+from cogstar.train.sft import SFTConfig, stage_cli, train_on_records
+
+__all__ = ["PretrainConfig", "main", "run_continued_pretraining"]
 
 
-@dataclass(frozen=True)
-class ContinuedPretrainingSettings(SFTSettings):
-    """Continued-pretraining hyper-parameters: SFT's fields, with defaults for one pass, a short
-    warm-up, then cosine decay."""
+class PretrainConfig(SFTConfig):
+    """Continued-pretraining hyper-parameters (``[curation.training]`` in a spec): SFT's
+    fields, with defaults for one pass, a short warm-up, then cosine decay."""
 
-    epochs: float = 1.0
-    warmup_ratio: float = 0.03
-    save_steps: int = 100
+    SECTION = "curation.training"
 
-    def check(self, world_size: int = 1) -> None:
-        """Raise ``ValueError`` when the batch sizes do not divide or a value is out of range."""
-        per_step = self.micro_batch * world_size
-        if self.micro_batch < 1 or self.global_batch % per_step:
-            raise ValueError(
-                f"pretrain.global_batch ({self.global_batch}) must be a positive multiple of "
-                f"pretrain.micro_batch ({self.micro_batch}) x processes ({world_size}) = "
-                f"{per_step}; change one of them"
-            )
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(
-                f"pretrain.warmup_ratio must be in [0, 1), got {self.warmup_ratio}; it is a "
-                "fraction of the total steps"
-            )
-        if self.max_length < 2:
-            raise ValueError(f"pretrain.max_length must be at least 2, got {self.max_length}")
-
-
-def _config(settings: ContinuedPretrainingSettings, out: Path, **overrides: Any) -> Any:
-    """The SFTConfig of a continued-pretraining run: the loss covers every token."""
-    return trainer_config(settings, out, completion_only=False, **overrides)
+    epochs: float = Field(default=1.0, gt=0)
+    warmup_ratio: float = Field(default=0.03, ge=0, lt=1)
+    save_steps: int = Field(default=100, ge=1)
 
 
 def run_continued_pretraining(
     model: str | Path,
-    records: Sequence[PrimingRecord],
+    records: Sequence[Record],
     out: str | Path,
-    settings: ContinuedPretrainingSettings | None = None,
+    config: PretrainConfig | None = None,
     *,
-    eval_records: Sequence[PrimingRecord] | None = None,
+    eval_records: Sequence[Record] | None = None,
     quiet: bool = False,
     on_log: Callable[[dict[str, float]], None] | None = None,
 ) -> Path:
@@ -96,7 +70,7 @@ def run_continued_pretraining(
         model,
         records,
         out,
-        settings or ContinuedPretrainingSettings(),
+        config if config is not None else PretrainConfig(),
         completion_only=False,
         eval_records=eval_records,
         on_log=on_log,
@@ -107,14 +81,14 @@ def run_continued_pretraining(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cogstar.pretrain.train MODEL RECORDS OUT [--valid FILE] [--epochs 1 ...]``:
-    continue pretraining from the command line, in one process or under ``accelerate launch``
-    (``accelerate launch -m cogstar.pretrain.train ...``)."""
-    return settings_cli(
+    """``python -m cogstar.pretrain.train MODEL RECORDS OUT [--valid FILE] [--config FILE]
+    [--set KEY=VALUE]``: continue pretraining from the command line, in one process or under
+    ``accelerate launch`` (``accelerate launch -m cogstar.pretrain.train ...``)."""
+    return stage_cli(
         argv,
         "python -m cogstar.pretrain.train",
         main.__doc__,
-        ContinuedPretrainingSettings,
+        PretrainConfig,
         run_continued_pretraining,
         "continued-pretraining checkpoint",
     )

@@ -1,7 +1,7 @@
 """The GRPO ablation: the same prompts, data and reward through TRL's GRPOTrainer (no critic).
 
-    from cogstar.train.grpo import GRPOSettings, run_grpo
-    run_grpo("runs/x/sft/final", train_puzzles, "runs/x/grpo", GRPOSettings())
+    from cogstar.train.grpo import GRPOConfig, run_grpo
+    run_grpo("runs/x/sft/final", train_puzzles, "runs/x/grpo", GRPOConfig())
 
 It shares PPO's knobs where they mean the same thing (prompts per step, samples per prompt,
 temperature, response length, actor lr, KL coefficient), so the two algorithms can be
@@ -12,34 +12,54 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 import cogstar
-from cogstar.tasks import rl_prompt
+from cogstar.config import Found, Problem, StageConfig, divisor_at_most
+from cogstar.errors import ConfigError
+from cogstar.layout import TrainLayout
+from cogstar.tasks import rl_prompt, score_completions
 
-__all__ = ["GRPOSettings", "countdown_reward", "run_grpo"]
+__all__ = ["GRPOConfig", "countdown_reward", "run_grpo"]
 
 
-@dataclass(frozen=True)
-class GRPOSettings:
-    steps: int = 250
-    prompts_per_step: int = 256
-    samples_per_prompt: int = 4
-    temperature: float = 1.0
-    max_response_tokens: int = 1024
-    actor_lr: float = 1e-6
-    kl_coef: float = 0.001
-    micro_batch: int = 16
-    reward_mode: str = "tinyzero"
-    save_every: int = 10
-    seed: int = 0
-    dtype: str = "bfloat16"
+class GRPOConfig(StageConfig):
+    """GRPO hyper-parameters, named as PPO's where they mean the same; ``seed`` (sampling,
+    data order) is derived from ``[experiment].seed`` in a study."""
+
+    SECTION = "grpo"
+
+    steps: int = Field(default=250, ge=0)
+    prompts_per_step: int = Field(default=256, ge=1)
+    samples_per_prompt: int = Field(default=4, ge=2)  # a group needs two samples to compare
+    temperature: float = Field(default=1.0, gt=0)
+    max_response_tokens: int = Field(default=1024, ge=1)
+    actor_lr: float = Field(default=1e-6, gt=0)
+    kl_coef: float = Field(default=0.001, ge=0)
+    micro_batch: int = Field(default=16, ge=1)
+    reward_mode: Literal["tinyzero", "strict"] = "tinyzero"
+    save_every: int = Field(default=10, ge=1)
+    seed: int = Field(default=0, ge=0)
+    dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+
+    def problems(self) -> list[Problem]:
+        found = Found()
+        per_step = self.prompts_per_step * self.samples_per_prompt
+        if per_step % self.micro_batch:
+            found.add(
+                ("micro_batch",),
+                f"{self.micro_batch} does not divide prompts_per_step x samples_per_prompt "
+                f"({per_step})",
+                f"use a divisor of {per_step} (e.g. {divisor_at_most(per_step, self.micro_batch)})",
+            )
+        return found
 
 
 def countdown_reward(mode: str = "tinyzero") -> Any:
-    """A TRL reward function: ``score_batch`` on prompt + completion, batched."""
+    """A TRL reward function: the Countdown reward of prompt + completion, batched."""
 
     def reward(
         prompts: list[str],
@@ -48,10 +68,9 @@ def countdown_reward(mode: str = "tinyzero") -> Any:
         target: list[int],
         **_: Any,
     ) -> list[float]:
-        scores = cogstar.score_batch(
-            [p + c for p, c in zip(prompts, completions, strict=True)], numbers, target, mode=mode
-        )
-        return [scores[i].value for i in range(len(scores))]
+        puzzles = [cogstar.Puzzle(n, t) for n, t in zip(numbers, target, strict=True)]
+        scores = score_completions(prompts, completions, puzzles, mode=mode)
+        return list(scores.values)
 
     reward.__name__ = f"countdown_{mode}"
     return reward
@@ -61,31 +80,34 @@ def run_grpo(
     model: str | Path,
     puzzles: Sequence[cogstar.Puzzle],
     out: str | Path,
-    settings: GRPOSettings | None = None,
+    config: GRPOConfig | None = None,
 ) -> Path:
     """Train with TRL's GRPOTrainer; returns ``out/final``. A finished run is not redone."""
     import torch
     from datasets import Dataset  # type: ignore[import-untyped]
-    from trl.trainer.grpo_config import GRPOConfig
+    from trl.trainer.grpo_config import GRPOConfig as TRLGRPOConfig
     from trl.trainer.grpo_trainer import GRPOTrainer
 
     from cogstar.train.models import load_policy
     from cogstar.train.sft import train_to_final
 
-    settings = settings or GRPOSettings()
+    config = config if config is not None else GRPOConfig()
     out = Path(out)
-    final = out / "final"
-    if final.exists():
-        return final
+    layout = TrainLayout(out)
+    if layout.final.exists():
+        return layout.final
     on_gpu = torch.cuda.is_available()
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    per_step = settings.prompts_per_step * settings.samples_per_prompt
-    if per_step % (settings.micro_batch * world):
-        raise ValueError(
-            f"prompts_per_step x samples_per_prompt ({per_step}) must be a multiple of "
-            f"micro_batch x processes ({settings.micro_batch * world}); change one of them"
+    per_step = config.prompts_per_step * config.samples_per_prompt
+    if per_step % (config.micro_batch * world):
+        raise ConfigError(
+            [
+                f"grpo.micro_batch: prompts_per_step x samples_per_prompt ({per_step}) is not "
+                f"a multiple of micro_batch x processes ({config.micro_batch * world}); fix: "
+                "change one of them"
+            ]
         )
-    policy, tok = load_policy(model, dtype=settings.dtype if on_gpu else "float32")
+    policy, tok = load_policy(model, dtype=config.dtype if on_gpu else "float32")
     data = Dataset.from_dict(
         {
             "prompt": [rl_prompt(p.numbers, p.target) for p in puzzles],
@@ -93,29 +115,29 @@ def run_grpo(
             "target": [p.target for p in puzzles],
         }
     )
-    config = GRPOConfig(
-        output_dir=str(out / "trainer"),
-        max_steps=settings.steps,
-        learning_rate=settings.actor_lr,
+    args = TRLGRPOConfig(
+        output_dir=str(layout.trainer),
+        max_steps=config.steps,
+        learning_rate=config.actor_lr,
         lr_scheduler_type="constant",
-        per_device_train_batch_size=settings.micro_batch,
-        gradient_accumulation_steps=per_step // (settings.micro_batch * world),
-        num_generations=settings.samples_per_prompt,
-        temperature=settings.temperature,
-        max_completion_length=settings.max_response_tokens,
-        beta=settings.kl_coef,
+        per_device_train_batch_size=config.micro_batch,
+        gradient_accumulation_steps=per_step // (config.micro_batch * world),
+        num_generations=config.samples_per_prompt,
+        temperature=config.temperature,
+        max_completion_length=config.max_response_tokens,
+        beta=config.kl_coef,
         save_strategy="steps",
-        save_steps=settings.save_every,
+        save_steps=config.save_every,
         logging_steps=1,
         report_to=[],
-        seed=settings.seed,
-        bf16=on_gpu and settings.dtype == "bfloat16",
+        seed=config.seed,
+        bf16=on_gpu and config.dtype == "bfloat16",
         use_cpu=not on_gpu,
     )
     trainer = GRPOTrainer(
         model=policy,
-        reward_funcs=countdown_reward(settings.reward_mode),
-        args=config,
+        reward_funcs=countdown_reward(config.reward_mode),
+        args=args,
         train_dataset=data,
         processing_class=tok,
     )

@@ -1,7 +1,7 @@
 """SFT priming: TRL's SFTTrainer on prompt/completion records, the paper's defaults.
 
-    from cogstar.train.sft import SFTSettings, run_sft
-    final = run_sft("Qwen/Qwen2.5-3B", records, "runs/x/all_strategies/sft", SFTSettings())
+    from cogstar.train.sft import SFTConfig, run_sft
+    final = run_sft("Qwen/Qwen2.5-3B", records, "runs/x/all_strategies/sft", SFTConfig())
 
 Loss on the completion tokens only, EOS appended to every completion, no BOS (TRL tokenizes
 with ``add_special_tokens=False``). Defaults follow the paper: 5 epochs, lr 1e-5, cosine with
@@ -9,59 +9,103 @@ with ``add_special_tokens=False``). Defaults follow the paper: 5 epochs, lr 1e-5
 
 The result is one folder (``OUT/final``: model + tokenizer, written atomically) that the PPO
 stage loads twice: as the actor, and as the critic's backbone with a fresh value head.
-Interrupted runs resume from the last ``OUT/trainer/checkpoint-*``. Launch multi-GPU runs
-with ``accelerate launch`` (see ``configs/accelerate/``).
+Interrupted runs resume from the last ``OUT/trainer/checkpoint-*``. From the command line, in
+one process or under ``accelerate launch`` (see ``configs/accelerate/``)::
+
+    python -m cogstar.train.sft MODEL train.jsonl OUT --config sft.toml --set epochs=3
 """
 
 from __future__ import annotations
 
+import math
 import os
-import shutil
+import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from cogstar.behaviors.priming import PrimingRecord
+from pydantic import Field
+
+from cogstar.config import (
+    Found,
+    Problem,
+    StageConfig,
+    add_config_arguments,
+    config_from_args,
+    round_up,
+)
+from cogstar.errors import ArgumentError, CogstarError, ConfigError
+from cogstar.io import Record, publish_dir, read_records
+from cogstar.layout import TrainLayout
 
 __all__ = [
-    "SFTSettings",
+    "SFTConfig",
+    "main",
     "records_dataset",
     "run_sft",
-    "settings_cli",
+    "stage_cli",
     "train_on_records",
     "train_to_final",
     "trainer_config",
 ]
 
+Dtype = Literal["float32", "bfloat16", "float16"]
 
-@dataclass(frozen=True)
-class SFTSettings:
-    """SFT hyper-parameters; the defaults are the paper's."""
 
-    epochs: float = 5.0
-    lr: float = 1e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    adam_beta2: float = 0.95
-    global_batch: int = 64
-    micro_batch: int = 8
-    max_length: int = 2048
-    max_steps: int = -1  # > 0 overrides epochs (smoke tests)
-    save_steps: int = 50
-    seed: int = 0
-    dtype: str = "bfloat16"  # the model's dtype on GPU; CPU runs use float32
+class SFTConfig(StageConfig):
+    """SFT hyper-parameters; the defaults are the paper's. ``max_steps > 0`` overrides
+    ``epochs``; ``dtype`` is the model's dtype on a GPU (a CPU trains in float32); ``seed``
+    (data order, dropout) is derived from ``[experiment].seed`` in a study."""
 
-    def check(self, world_size: int = 1) -> None:
-        per_step = self.micro_batch * world_size
+    SECTION = "sft"
+
+    epochs: float = Field(default=5.0, gt=0)
+    lr: float = Field(default=1e-5, gt=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    weight_decay: float = Field(default=0.01, ge=0)
+    adam_beta2: float = Field(default=0.95, gt=0, lt=1)
+    global_batch: int = Field(default=64, ge=1)
+    micro_batch: int = Field(default=8, ge=1)
+    max_length: int = Field(default=2048, ge=2)
+    max_steps: int = Field(default=-1, ge=-1)
+    save_steps: int = Field(default=50, ge=1)
+    seed: int = Field(default=0, ge=0)
+    dtype: Dtype = "bfloat16"
+
+    def problems(self) -> list[Problem]:
+        found = Found()
+        if self.global_batch % self.micro_batch:
+            found.add(
+                ("global_batch",),
+                f"{self.global_batch} is not a multiple of {self.key('micro_batch')} "
+                f"({self.micro_batch})",
+                f"use a multiple of {self.micro_batch} (e.g. "
+                f"{round_up(self.global_batch, self.micro_batch)}) or a micro_batch that "
+                "divides it",
+            )
+        return found
+
+    def check_processes(self, processes: int) -> None:
+        """Raise :class:`~cogstar.errors.ConfigError` when the global batch does not split
+        into ``processes`` x ``micro_batch`` (only known at launch)."""
+        per_step = self.micro_batch * processes
         if self.global_batch % per_step:
-            raise ValueError(
-                f"sft.global_batch ({self.global_batch}) must be a multiple of sft.micro_batch "
-                f"({self.micro_batch}) x processes ({world_size}) = {per_step}; change one of them"
+            raise ConfigError(
+                [
+                    f"{self.SECTION}.global_batch: {self.global_batch} is not a multiple of "
+                    f"micro_batch ({self.micro_batch}) x processes ({processes}) = {per_step}; "
+                    f"fix: use a multiple of {per_step}, or another micro_batch or process count"
+                ]
             )
 
+    def steps(self, records: int) -> int:
+        """Optimizer steps of a run on ``records`` records."""
+        if self.max_steps > 0:
+            return self.max_steps
+        return max(1, math.ceil(self.epochs * math.ceil(records / self.global_batch)))
 
-def records_dataset(records: Sequence[PrimingRecord]) -> Any:
+
+def records_dataset(records: Sequence[Record]) -> Any:
     """A ``datasets.Dataset`` of prompt/completion pairs, as TRL's SFTTrainer takes them."""
     from datasets import Dataset  # type: ignore[import-untyped]
 
@@ -70,53 +114,51 @@ def records_dataset(records: Sequence[PrimingRecord]) -> Any:
     )
 
 
-def trainer_config(
-    settings: SFTSettings, out: Path, *, completion_only: bool, **overrides: Any
-) -> Any:
+def trainer_config(config: SFTConfig, out: Path, *, completion_only: bool, **overrides: Any) -> Any:
     """The SFTConfig of a run on prompt/completion records: loss on the completion only
     (priming) or on every token (continued pretraining); one record per sequence."""
     import torch
-    from trl.trainer.sft_config import SFTConfig
+    from trl.trainer.sft_config import SFTConfig as TRLSFTConfig
 
     on_gpu = torch.cuda.is_available()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     options: dict[str, Any] = {
-        "output_dir": str(out / "trainer"),
-        "num_train_epochs": settings.epochs,
-        "max_steps": settings.max_steps,
-        "learning_rate": settings.lr,
+        "output_dir": str(TrainLayout(out).trainer),
+        "num_train_epochs": config.epochs,
+        "max_steps": config.max_steps,
+        "learning_rate": config.lr,
         "lr_scheduler_type": "cosine",
-        "warmup_steps": settings.warmup_ratio,  # a float below 1 is a ratio of the total steps
-        "weight_decay": settings.weight_decay,
+        "warmup_steps": config.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        "weight_decay": config.weight_decay,
         "adam_beta1": 0.9,
-        "adam_beta2": settings.adam_beta2,
-        "per_device_train_batch_size": settings.micro_batch,
-        "gradient_accumulation_steps": settings.global_batch // (settings.micro_batch * world),
-        "max_length": settings.max_length,
+        "adam_beta2": config.adam_beta2,
+        "per_device_train_batch_size": config.micro_batch,
+        "gradient_accumulation_steps": config.global_batch // (config.micro_batch * world),
+        "max_length": config.max_length,
         "completion_only_loss": completion_only,
         "packing": False,  # one record per sequence, as priming and RL see it
         "save_strategy": "steps",
-        "save_steps": settings.save_steps,
+        "save_steps": config.save_steps,
         "save_total_limit": 2,
         "logging_steps": 1,
         "report_to": [],
-        "seed": settings.seed,
-        "bf16": on_gpu and settings.dtype == "bfloat16",
+        "seed": config.seed,
+        "bf16": on_gpu and config.dtype == "bfloat16",
         "use_cpu": not on_gpu,
         "dataloader_num_workers": 0,
     }
     options.update(overrides)
-    return SFTConfig(**options)
+    return TRLSFTConfig(**options)
 
 
 def train_on_records(
     model: str | Path,
-    records: Sequence[PrimingRecord],
+    records: Sequence[Record],
     out: str | Path,
-    settings: SFTSettings,
+    config: SFTConfig,
     *,
     completion_only: bool,
-    eval_records: Sequence[PrimingRecord] | None = None,
+    eval_records: Sequence[Record] | None = None,
     log: list[dict[str, float]] | None = None,
     on_log: Callable[[dict[str, float]], None] | None = None,
     quiet: bool = False,
@@ -137,17 +179,17 @@ def train_on_records(
     from cogstar.train.models import load_policy
 
     out = Path(out)
-    final = out / "final"
+    final = TrainLayout(out).final
     if final.exists():
         return final
     if not records:
-        raise ValueError(empty)
-    settings.check(int(os.environ.get("WORLD_SIZE", "1")))
-    dtype = settings.dtype if torch.cuda.is_available() else "float32"
+        raise ArgumentError(empty)
+    config.check_processes(int(os.environ.get("WORLD_SIZE", "1")))
+    dtype = config.dtype if torch.cuda.is_available() else "float32"
     policy, tok = load_policy(model, dtype=dtype)
     tok.padding_side = "right"  # training pads on the right
-    config = trainer_config(
-        settings,
+    args = trainer_config(
+        config,
         out,
         completion_only=completion_only,
         eval_strategy="epoch" if eval_records else "no",
@@ -167,7 +209,7 @@ def train_on_records(
 
     trainer = SFTTrainer(
         model=policy,
-        args=config,
+        args=args,
         train_dataset=records_dataset(records),
         eval_dataset=records_dataset(eval_records) if eval_records else None,
         processing_class=tok,
@@ -180,11 +222,11 @@ def train_on_records(
 
 def run_sft(
     model: str | Path,
-    records: Sequence[PrimingRecord],
+    records: Sequence[Record],
     out: str | Path,
-    settings: SFTSettings | None = None,
+    config: SFTConfig | None = None,
     *,
-    eval_records: Sequence[PrimingRecord] | None = None,
+    eval_records: Sequence[Record] | None = None,
     log: list[dict[str, float]] | None = None,
     on_log: Callable[[dict[str, float]], None] | None = None,
     quiet: bool = False,
@@ -195,7 +237,7 @@ def run_sft(
         model,
         records,
         out,
-        settings or SFTSettings(),
+        config if config is not None else SFTConfig(),
         completion_only=True,
         eval_records=eval_records,
         log=log,
@@ -208,36 +250,32 @@ def run_sft(
 def train_to_final(trainer: Any, tokenizer: Any, out: Path) -> Path:
     """Train a transformers/TRL ``trainer`` (resuming from the newest ``out/trainer/checkpoint-*``)
     and write model + tokenizer to ``out/final`` atomically (a temp folder renamed into place)."""
-    final = out / "final"
-    checkpoints = sorted((out / "trainer").glob("checkpoint-*"), key=lambda p: int(p.name[11:]))
+    layout = TrainLayout(out)
+    checkpoints = layout.checkpoints()
     trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
     if trainer.accelerator.is_main_process:
-        tmp = out / f"final.tmp{os.getpid()}"
+        tmp = out / f".final.tmp{os.getpid()}"
         trainer.save_model(str(tmp))
         tokenizer.padding_side = "left"  # generation pads on the left
         tokenizer.save_pretrained(str(tmp))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        publish_dir(tmp, layout.final)
     trainer.accelerator.wait_for_everyone()
-    return final
+    return layout.final
 
 
-def settings_cli(
+def stage_cli(
     argv: Sequence[str] | None,
     prog: str,
     description: str | None,
-    settings_type: type[SFTSettings],
+    config_type: type[SFTConfig],
     train: Callable[..., Path],
     done: str,
 ) -> int:
-    """``prog MODEL RECORDS OUT [--valid FILE] [--quiet] [--<field> value ...]``: run ``train``
-    from the command line, one option per settings field, in one process or under
-    ``accelerate launch``; only the first process prints ``done`` and the result."""
+    """``prog MODEL RECORDS OUT [--valid FILE] [--quiet] [--config FILE] [--set KEY=VALUE]``:
+    run ``train`` from the command line with the config that ``--config`` and ``--set``
+    describe, in one process or under ``accelerate launch``; only the first process prints
+    ``done`` and the result."""
     import argparse
-    import dataclasses
-
-    from cogstar.behaviors.priming import read_records
 
     ap = argparse.ArgumentParser(prog=prog, description=description)
     ap.add_argument("model", help="hub id or folder of the model to train")
@@ -245,26 +283,34 @@ def settings_cli(
     ap.add_argument("out", type=Path, help="output folder (the model goes to OUT/final)")
     ap.add_argument("--valid", type=Path, default=None, help="evaluation records")
     ap.add_argument("--quiet", action="store_true", help="no trainer progress output")
-    names = [f.name for f in dataclasses.fields(settings_type)]
-    defaults = settings_type()
-    for name in names:
-        value = getattr(defaults, name)
-        ap.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+    add_config_arguments(ap, config_type)
     args = ap.parse_args(argv)
-    settings = settings_type(**{n: getattr(args, n) for n in names})
-    valid = list(read_records(args.valid)) if args.valid else None
-    records = list(read_records(args.records))
-    final = train(args.model, records, args.out, settings, eval_records=valid, quiet=args.quiet)
+    try:
+        config = config_from_args(config_type, args)
+        records = read_records(args.records)
+        valid = read_records(args.valid) if args.valid else None
+    except CogstarError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    final = train(
+        args.model,
+        records,
+        args.out,
+        config,
+        eval_records=valid,
+        quiet=args.quiet,
+    )
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"{done}: {final}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cogstar.train.sft MODEL RECORDS OUT [--valid FILE] [--epochs 5 ...]``: prime a
-    model from the command line, in one process or under ``accelerate launch``."""
-    return settings_cli(
-        argv, "python -m cogstar.train.sft", main.__doc__, SFTSettings, run_sft, "primed model"
+    """``python -m cogstar.train.sft MODEL RECORDS OUT [--valid FILE] [--config FILE]
+    [--set KEY=VALUE]``: prime a model from the command line, in one process or under
+    ``accelerate launch``."""
+    return stage_cli(
+        argv, "python -m cogstar.train.sft", main.__doc__, SFTConfig, run_sft, "primed model"
     )
 
 

@@ -14,7 +14,6 @@ RL are what add verification, backtracking, subgoals and backward chaining.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import cogstar
 from cogstar.behaviors.priming import CONDITIONS, priming_puzzles
+from cogstar.io import atomic_dir, atomic_write_json
 from cogstar.tasks import is_heldout, priming_prompt, rl_prompt
 from cogstar.train.models import EOS, PAD
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 __all__ = [
+    "PRETRAIN_STEPS",
     "TINY_SIZES",
     "TINY_VERSION",
     "arithmetic_lines",
@@ -49,6 +50,9 @@ __all__ = [
 
 # Bump when the corpus, tokenizer or recipe changes, so a stale cache is not reused.
 TINY_VERSION = 5
+
+# Optimizer steps of the shipped model's pretraining (the default of :func:`pretrain`).
+PRETRAIN_STEPS = 3000
 
 # Puzzle sizes of the tiny model's task (see ``pretraining_puzzles``).
 TINY_SIZES_TASK: tuple[int, ...] = (3,)
@@ -241,15 +245,12 @@ def pack(source: str | Path, out: str | Path | None = None) -> Path:
 
     source, out = Path(source), Path(out) if out is not None else packaged_dir()
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float16)
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    model.save_pretrained(tmp)
-    load_tokenizer(source).save_pretrained(tmp)
-    for extra in ("cogstar_pretrain.json",):
-        if (source / extra).exists():
-            shutil.copy(source / extra, tmp / extra)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp)
+        load_tokenizer(source).save_pretrained(tmp)
+        for extra in ("cogstar_pretrain.json",):
+            if (source / extra).exists():
+                shutil.copy(source / extra, tmp / extra)
     return out
 
 
@@ -272,7 +273,7 @@ def base_dir(size: str = "tiny", *, progress: bool = True) -> Path:
 def pretrain(
     out: str | Path | None = None,
     *,
-    steps: int = 3000,
+    steps: int = PRETRAIN_STEPS,
     batch_size: int = 16,
     seq_len: int = 256,
     lr: float = 3e-3,
@@ -289,7 +290,6 @@ def pretrain(
     Returns ``out``. About 0.55 s per step on two CPU cores with the defaults.
     """
     import math
-    import shutil
     import time
 
     import torch
@@ -332,28 +332,20 @@ def pretrain(
             sched.step()
             opt.zero_grad(set_to_none=True)
             bar.update(task, advance=1, description=f"pretraining (loss {loss.item():.3f})")
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    (tmp / "cogstar_pretrain.json").write_text(
-        json.dumps(
-            {
-                "steps": steps,
-                "batch_size": batch_size,
-                "seq_len": seq_len,
-                "lr": lr,
-                "size": size,
-                "seed": seed,
-                "prose_share": prose_share,
-                "final_loss": loss.item(),
-                "seconds": round(time.time() - start, 1),
-                "tokens": steps * batch_size * seq_len,
-            },
-            indent=2,
-        )
-    )
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, out)
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        recipe = {
+            "steps": steps,
+            "batch_size": batch_size,
+            "seq_len": seq_len,
+            "lr": lr,
+            "size": size,
+            "seed": seed,
+            "prose_share": prose_share,
+            "final_loss": loss.item(),
+            "seconds": round(time.time() - start, 1),
+            "tokens": steps * batch_size * seq_len,
+        }
+        atomic_write_json(tmp / "cogstar_pretrain.json", recipe)
     return out

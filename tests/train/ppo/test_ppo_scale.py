@@ -16,8 +16,10 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
 import cogstar  # noqa: E402
+from cogstar.errors import ConfigError  # noqa: E402
 from cogstar.train.ppo import distributed as dist  # noqa: E402
-from cogstar.train.ppo.trainer import PPOSettings, run_ppo  # noqa: E402
+from cogstar.train.ppo.config import PPOConfig  # noqa: E402
+from cogstar.train.ppo.trainer import run_ppo  # noqa: E402
 from micro import random_policy  # noqa: E402
 
 ROOT = Path(__file__).parents[3]
@@ -117,41 +119,44 @@ def test_the_launch_configs_deepspeed_file_is_read_with_clear_errors(tmp_path: P
         dist.user_deepspeed_config({"ACCELERATE_DEEPSPEED_CONFIG_FILE": str(broken)})
 
 
-def test_deepspeed_needs_whole_micro_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
-    fits = PPOSettings(
+def test_deepspeed_needs_whole_micro_batches() -> None:
+    fits = PPOConfig(
         prompts_per_step=8,
         actor_minibatch_prompts=4,
         critic_minibatch_prompts=4,
         samples_per_prompt=4,
         micro_batch=4,
     )
-    fits.check(2)
+    fits.check_launch(2, deepspeed=True, sharded=True)
     assert fits.minibatch_rows("actor", 2) == 8
-    with pytest.raises(ValueError, match=r"ppo\.micro_batch \(3\) must divide the actor"):
-        PPOSettings(
+    with pytest.raises(
+        ConfigError, match=r"ppo\.micro_batch: under DeepSpeed 3 must divide the actor"
+    ):
+        PPOConfig(
             prompts_per_step=8,
             actor_minibatch_prompts=4,
             critic_minibatch_prompts=4,
             samples_per_prompt=4,
             micro_batch=3,
-        ).check(2)
+        ).check_launch(2, deepspeed=True, sharded=True)
+    with pytest.raises(
+        ConfigError, match=r"ppo\.prompts_per_step: 8 is not a multiple of .* \(3\)"
+    ):
+        fits.check_launch(3, deepspeed=False, sharded=False)
 
 
-def test_vllm_rollouts_are_refused_under_sharding(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
-    with pytest.raises(ValueError, match=r"ppo\.rollout = 'vllm' runs on one GPU or under DDP"):
-        PPOSettings(
-            rollout="vllm",
-            prompts_per_step=8,
-            actor_minibatch_prompts=8,
-            critic_minibatch_prompts=8,
-        ).check()
-    with pytest.raises(ValueError, match=r"ppo\.rollout must be 'hf' or 'vllm'"):
-        PPOSettings(rollout="sglang").check()
+def test_vllm_rollouts_are_refused_under_sharding() -> None:
+    vllm = PPOConfig(
+        rollout="vllm", prompts_per_step=8, actor_minibatch_prompts=8, critic_minibatch_prompts=8
+    )
+    vllm.check_launch(1, deepspeed=False, sharded=False)
+    with pytest.raises(ConfigError, match=r'ppo\.rollout: "vllm" runs on one GPU or under DDP'):
+        vllm.check_launch(1, deepspeed=False, sharded=True)
+    with pytest.raises(ValueError, match=r"rollout\n.*Input should be 'hf' or 'vllm'"):
+        PPOConfig(rollout="sglang")  # type: ignore[arg-type]
 
 
-SETTINGS = PPOSettings(
+SETTINGS = PPOConfig(
     steps=2,
     prompts_per_step=4,
     samples_per_prompt=2,
@@ -165,11 +170,10 @@ SETTINGS = PPOSettings(
 )
 
 
-def _args(settings: PPOSettings) -> list[str]:
-    out = []
-    for name, value in vars(settings).items():
-        out += ["--" + name.replace("_", "-"), str(value)]
-    return out
+def _config_file(settings: PPOConfig, path: Path) -> Path:
+    """The config as the stage command reads it (what a run writes beside the stage)."""
+    path.write_text(json.dumps({"ppo": settings.model_dump(mode="json")}))
+    return path
 
 
 def test_bf16_autocast_over_fp32_master_weights_under_accelerate_launch(tmp_path: Path) -> None:
@@ -186,7 +190,7 @@ def test_bf16_autocast_over_fp32_master_weights_under_accelerate_launch(tmp_path
         sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1",
         "--num_machines", "1", "--mixed_precision", "bf16", "--dynamo_backend", "no",
         "-m", "cogstar.train.ppo", str(policy), str(tmp_path / "bf16"), "--puzzles", str(data),
-        *_args(SETTINGS),
+        "--config", str(_config_file(SETTINGS, tmp_path / "ppo.json")),
     ]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -224,10 +228,9 @@ def test_short_ppo_on_a_gpu_in_bf16(tmp_path: Path) -> None:
     from cogstar.tasks import is_heldout
     from cogstar.train import tiny
 
-    puzzles = [p for p in cogstar.generate_puzzles(2000, seed=1, sizes=(3,)) if not is_heldout(p)][
-        :512
-    ]
-    settings = PPOSettings(
+    pool = cogstar.generate_puzzles(2000, seed=1, sizes=(3,))
+    puzzles = [p for p in pool if not is_heldout(p.numbers, p.target)][:512]
+    settings = PPOConfig(
         steps=3,
         prompts_per_step=64,
         samples_per_prompt=8,

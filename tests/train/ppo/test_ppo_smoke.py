@@ -13,10 +13,11 @@ torch.set_num_threads(1)
 
 import cogstar  # noqa: E402
 from cogstar.train import models  # noqa: E402
-from cogstar.train.ppo.trainer import PPOSettings, latest_checkpoint, run_ppo  # noqa: E402
+from cogstar.train.ppo.config import PPOConfig  # noqa: E402
+from cogstar.train.ppo.trainer import latest_checkpoint, run_ppo  # noqa: E402
 from micro import random_policy  # noqa: E402
 
-SETTINGS = PPOSettings(
+SETTINGS = PPOConfig(
     steps=2,
     prompts_per_step=4,
     samples_per_prompt=2,
@@ -78,7 +79,7 @@ def test_ppo_trains_and_resumes_exactly(policy: Path, puzzles, tmp_path: Path) -
 
 
 def test_ppo_settings_errors() -> None:
-    with pytest.raises(ValueError, match=r"ppo.actor_minibatch_prompts \(3\) must divide"):
-        PPOSettings(prompts_per_step=8, actor_minibatch_prompts=3).check()
-    with pytest.raises(ValueError, match="reward_mode must be 'tinyzero' or 'strict'"):
-        PPOSettings(reward_mode="exact").check()
+    with pytest.raises(ValueError, match=r"ppo.actor_minibatch_prompts: 3 does not divide"):
+        PPOConfig(prompts_per_step=8, actor_minibatch_prompts=3, critic_minibatch_prompts=8)
+    with pytest.raises(ValueError, match=r"reward_mode\n.*Input should be 'tinyzero' or 'strict'"):
+        PPOConfig(reward_mode="exact")  # type: ignore[arg-type]

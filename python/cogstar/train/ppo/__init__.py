@@ -1,30 +1,7 @@
-"""cogstar's own PPO with a critic (TRL no longer has one): the math in :mod:`cogstar.train.ppo.core`.
+"""cogstar's own PPO with a critic (TRL no longer has one).
 
-Importing this package imports torch; ``import cogstar`` does not import it.
+``config`` (:class:`~cogstar.train.ppo.config.PPOConfig`, no torch), ``core`` (the math:
+GAE, whitening, the clipped losses), ``rollout`` and ``vllm_engine`` (sampling engines),
+``critic``, ``distributed`` (precision and launches) and ``trainer`` (:func:`run_ppo`).
+Importing this package imports nothing heavy; its modules import torch.
 """
-
-from cogstar.train.ppo.core import (
-    entropy_from_logits,
-    explained_variance,
-    gae,
-    last_token_index,
-    masked_mean,
-    masked_var,
-    masked_whiten,
-    policy_loss,
-    token_rewards,
-    value_loss,
-)
-
-__all__ = [
-    "entropy_from_logits",
-    "explained_variance",
-    "gae",
-    "last_token_index",
-    "masked_mean",
-    "masked_var",
-    "masked_whiten",
-    "policy_loss",
-    "token_rewards",
-    "value_loss",
-]

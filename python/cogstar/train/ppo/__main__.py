@@ -1,41 +1,27 @@
 """Run PPO from the command line (single process, or under ``accelerate launch``).
 
     cogstar generate puzzles --count 100000 --seed 0 --out data/train.jsonl
-    python -m cogstar.train.ppo runs/x/sft/final runs/x/ppo --puzzles data/train.jsonl
+    python -m cogstar.train.ppo runs/x/sft/final runs/x/ppo --puzzles data/train.jsonl \\
+        --config ppo.toml --set steps=20
     accelerate launch --config_file configs/accelerate/fsdp_4gpu.yaml \\
         -m cogstar.train.ppo runs/x/sft/final runs/x/ppo --puzzles data/train.jsonl
 
-Every field of :class:`cogstar.train.ppo.trainer.PPOSettings` is an option (``--steps 250``,
-``--prompts-per-step 256``, …). Rerunning the same command resumes from the last checkpoint.
+The config is :class:`cogstar.train.ppo.config.PPOConfig`, read by the loader ``cogstar run``
+uses: a TOML file with its keys (or a ``[ppo]`` table, so a whole spec works), or the resolved
+``ppo/config.json`` a run writes; ``--set KEY=VALUE`` overrides one key. Rerunning the same
+command resumes from the last checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 from pathlib import Path
 
-import cogstar
-from cogstar.train.ppo.trainer import PPOSettings, run_ppo
-
-
-def _puzzles(path: Path) -> list[cogstar.Puzzle]:
-    out = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                out.append(cogstar.Puzzle([int(n) for n in row["numbers"]], int(row["target"])))
-            except (ValueError, KeyError, TypeError) as err:
-                raise SystemExit(
-                    f'{path}:{lineno}: expected {{"numbers": [...], "target": N}} ({err}); '
-                    "fix the line or regenerate the file with `cogstar generate puzzles`"
-                ) from None
-    return out
+from cogstar.config import add_config_arguments, config_from_args
+from cogstar.errors import CogstarError
+from cogstar.io import read_puzzles
+from cogstar.train.ppo.config import PPOConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,22 +30,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("model", help="policy folder (e.g. the SFT stage's final/)")
     ap.add_argument("out", help="run folder: checkpoints, metrics.jsonl")
-    ap.add_argument("--puzzles", type=Path, required=True, help="JSONL of numbers/target")
-    for f in dataclasses.fields(PPOSettings):
-        kind = type(f.default)
-        ap.add_argument(
-            "--" + f.name.replace("_", "-"),
-            type=kind,
-            default=f.default,
-            help=f"default {f.default}",
-        )
-    args = ap.parse_args(argv)
-    settings = PPOSettings(
-        **{f.name: getattr(args, f.name) for f in dataclasses.fields(PPOSettings)}
+    ap.add_argument(
+        "--puzzles", type=Path, required=True, help='puzzle rows: {"numbers": [...], "target": N}'
     )
-    if not args.puzzles.exists():
-        raise SystemExit(f"{args.puzzles}: no such file; make one with `cogstar generate puzzles`")
-    last = run_ppo(args.model, _puzzles(args.puzzles), args.out, settings)
+    add_config_arguments(ap, PPOConfig)
+    args = ap.parse_args(argv)
+    try:
+        config = config_from_args(PPOConfig, args)
+        puzzles = read_puzzles(args.puzzles, "make one with `cogstar generate puzzles`")
+    except CogstarError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from cogstar.train.ppo.trainer import run_ppo  # imports torch
+
+    last = run_ppo(args.model, puzzles, args.out, config)
     print(f"last checkpoint: {last}")
     return 0
 

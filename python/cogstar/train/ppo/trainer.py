@@ -1,12 +1,13 @@
 """PPO with a critic on Accelerate: the loop, its checkpoints and its metrics.
 
-    from cogstar.train.ppo.trainer import PPOSettings, run_ppo
-    run_ppo("runs/x/sft/final", train_puzzles, "runs/x/ppo", PPOSettings())
+    from cogstar.train.ppo.config import PPOConfig
+    from cogstar.train.ppo.trainer import run_ppo
+    run_ppo("runs/x/sft/final", train_puzzles, "runs/x/ppo", PPOConfig())
 
-Each step (the paper's defaults in :class:`PPOSettings`):
+Each step (the paper's defaults in :class:`~cogstar.train.ppo.config.PPOConfig`):
 
 1. rollout: ``prompts_per_step`` puzzles x ``samples_per_prompt`` samples at temperature 1;
-2. reward: ``cogstar.score_batch`` on prompt + response (tinyzero mode unless ``strict``);
+2. reward: the Countdown reward of prompt + response (tinyzero mode unless ``strict``);
 3. old log-probs (actor), reference log-probs (frozen copy of the start), values (critic);
 4. token rewards = -kl_coef * k1 on every token + the score on the last one; GAE (gamma,
    lambda); advantages whitened over the whole batch (across processes);
@@ -21,21 +22,23 @@ takes exactly the step an uninterrupted run would have taken. Metrics go to
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import cogstar
-from cogstar.tasks import rl_prompt
+from cogstar import io
+from cogstar.errors import StageError
+from cogstar.layout import PPOLayout
+from cogstar.tasks import rl_prompt, score_completions
+from cogstar.train.ppo.config import PPOConfig
 from cogstar.train.ppo.core import (
     explained_variance,
     gae,
@@ -54,103 +57,14 @@ from cogstar.train.ppo.rollout import (
     token_logprobs,
 )
 
-__all__ = ["PPOSettings", "latest_checkpoint", "run_ppo"]
+__all__ = ["latest_checkpoint", "run_ppo"]
 
 _STATE = "accelerate"  # the resumable state inside a checkpoint folder
 
 
-@dataclass(frozen=True)
-class PPOSettings:
-    """PPO hyper-parameters; the defaults are the paper's (see PAPER.md)."""
-
-    steps: int = 250
-    prompts_per_step: int = 256
-    samples_per_prompt: int = 4
-    temperature: float = 1.0
-    max_prompt_tokens: int = 256
-    max_response_tokens: int = 1024
-    actor_lr: float = 1e-6
-    critic_lr: float = 1e-5
-    actor_minibatch_prompts: int = 128
-    critic_minibatch_prompts: int = 128
-    micro_batch: int = 16  # sequences per forward/backward (memory, not maths)
-    ppo_epochs: int = 1
-    clip: float = 0.2
-    value_clip: float = 0.5
-    entropy_coef: float = 0.001
-    kl_coef: float = 0.001
-    gamma: float = 1.0
-    lam: float = 1.0
-    grad_clip: float = 1.0
-    reward_mode: str = "tinyzero"
-    save_every: int = 10
-    seed: int = 0
-    dtype: str = "bfloat16"  # GPU compute dtype: autocast over fp32 master weights
-    rollout: str = "hf"  # "hf" (model.generate) or "vllm" (GPU, optional extra)
-    vllm_gpu_memory: float = 0.3  # share of GPU memory the colocated vLLM engine may take
-
-    def minibatch_rows(self, model: str, processes: int) -> int:
-        """Sequences in one ``model`` ("actor" or "critic") mini-batch on each process;
-        gradients are averaged across processes, so an update sees the configured prompts."""
-        prompts = getattr(self, f"{model}_minibatch_prompts")
-        return int(prompts // processes * self.samples_per_prompt)
-
-    def check(self, processes: int = 1) -> None:
-        if self.prompts_per_step % processes:
-            raise ValueError(
-                f"ppo.prompts_per_step ({self.prompts_per_step}) must be a multiple of the "
-                f"number of processes ({processes}): each takes an equal share of the prompts"
-            )
-        for name in ("actor_minibatch_prompts", "critic_minibatch_prompts"):
-            if getattr(self, name) % processes:
-                raise ValueError(
-                    f"ppo.{name} ({getattr(self, name)}) must be a multiple of the number of "
-                    f"processes ({processes}); change one"
-                )
-        for name in ("actor_minibatch_prompts", "critic_minibatch_prompts"):
-            mb = getattr(self, name)
-            if self.prompts_per_step % mb:
-                raise ValueError(
-                    f"ppo.{name} ({mb}) must divide ppo.prompts_per_step "
-                    f"({self.prompts_per_step}) so every update sees full groups; change one"
-                )
-        if _deepspeed():
-            for name in ("actor", "critic"):
-                rows = self.minibatch_rows(name, processes)
-                if rows % self.micro_batch:
-                    raise ValueError(
-                        f"under DeepSpeed ppo.micro_batch ({self.micro_batch}) must divide the "
-                        f"{name} mini-batch each process sees ({rows} sequences); change one"
-                    )
-        if self.rollout not in ("hf", "vllm"):
-            raise ValueError(f"ppo.rollout must be 'hf' or 'vllm', got {self.rollout!r}")
-        if self.rollout == "vllm" and _sharded():
-            raise ValueError(
-                "ppo.rollout = 'vllm' runs on one GPU or under DDP; under FSDP or DeepSpeed "
-                "use ppo.rollout = 'hf'"
-            )
-        if self.reward_mode not in ("tinyzero", "strict"):
-            raise ValueError(
-                f"ppo.reward_mode must be 'tinyzero' or 'strict', got {self.reward_mode!r}"
-            )
-
-
-def _deepspeed() -> bool:
-    from cogstar.train.ppo.distributed import deepspeed_launched
-
-    return deepspeed_launched()
-
-
-def _sharded() -> bool:
-    from cogstar.train.ppo.distributed import deepspeed_launched, fsdp_launched
-
-    return deepspeed_launched() or fsdp_launched()
-
-
 def latest_checkpoint(out: str | Path) -> Path | None:
     """The newest complete ``step_XXXXXX`` folder (it has ``state.json``), or None."""
-    done = [p for p in Path(out).glob("step_*") if (p / "state.json").exists()]
-    return max(done, key=lambda p: int(p.name[5:])) if done else None
+    return PPOLayout(Path(out)).latest()
 
 
 def _rng_state() -> dict[str, Any]:
@@ -191,7 +105,7 @@ def run_ppo(
     model: str | Path,
     puzzles: Sequence[cogstar.Puzzle],
     out: str | Path,
-    settings: PPOSettings | None = None,
+    config: PPOConfig | None = None,
     *,
     on_step: Callable[[dict[str, Any]], None] | None = None,
     stop_after: int | None = None,
@@ -209,16 +123,21 @@ def run_ppo(
     from cogstar.train.models import load_tokenizer, torch_dtype
     from cogstar.train.ppo import distributed as dist
 
-    settings = settings or PPOSettings()
+    settings = config if config is not None else PPOConfig()
     out = Path(out)
+    layout = PPOLayout(out)
     out.mkdir(parents=True, exist_ok=True)
     on_gpu = torch.cuda.is_available()
     prec = dist.precision(settings.dtype, on_gpu)
     world_env = int(os.environ.get("WORLD_SIZE", "1"))
-    settings.check(world_env)
-    resume = latest_checkpoint(out)
+    settings.check_launch(
+        world_env,
+        deepspeed=dist.deepspeed_launched(),
+        sharded=dist.deepspeed_launched() or dist.fsdp_launched(),
+    )
+    resume = layout.latest()
     if resume is not None and not (resume / _STATE).is_dir():
-        raise RuntimeError(
+        raise StageError(
             f"{resume}: checkpoint written by an older cogstar (no {_STATE}/ folder); "
             "move it aside and rerun PPO, or finish the run with the cogstar that wrote it"
         )
@@ -272,7 +191,7 @@ def run_ppo(
     states = {"shared": acc} if critic_acc is acc else {"actor": acc, "critic": critic_acc}
     step = 0
     if resume is not None:
-        state = json.loads((resume / "state.json").read_text())
+        state = io.read_json(resume / "state.json", f"move {resume} aside and rerun PPO")
         step = state["step"]
         for name, owner in states.items():
             owner.load_state(str(resume / _STATE / name))
@@ -283,31 +202,28 @@ def run_ppo(
         torch.manual_seed(settings.seed + rank)
         random.seed(settings.seed + rank)
         if acc.is_main_process:
-            (out / "settings.json").write_text(json.dumps(asdict(settings), indent=2))
+            io.atomic_write_json(layout.config, settings.model_dump(mode="json"))
     if acc.is_main_process:
-        (out / "run.json").write_text(
-            json.dumps(
-                {
-                    "precision": prec.describe(),
-                    "mixed_precision": prec.mixed,
-                    "distributed": acc.distributed_type.value,
-                    "processes": world,
-                    "device": str(acc.device),
-                    "rollout": settings.rollout,
-                },
-                indent=2,
-            )
+        io.atomic_write_json(
+            layout.run_info,
+            {
+                "precision": prec.describe(),
+                "mixed_precision": prec.mixed,
+                "distributed": acc.distributed_type.value,
+                "processes": world,
+                "device": str(acc.device),
+                "rollout": settings.rollout,
+            },
         )
     if trackers:
-        acc.init_trackers("cogstar-ppo", config=asdict(settings))
+        acc.init_trackers("cogstar-ppo", config=settings.model_dump(mode="json"))
     engine = _engine(settings, model, tok, rank=rank, synced=dist.fsdp_launched() and world > 1)
     if resume is not None and hasattr(engine, "calls"):  # vLLM: per-request seeds go on
         engine.calls = int(state.get("rollout_calls", 0))
     n = len(puzzles)
     per = settings.prompts_per_step
-    metrics_file = out / "metrics.jsonl"
     if acc.is_main_process:
-        _trim_metrics(metrics_file, step)
+        _trim_metrics(layout.metrics, step)
     done_here = 0
     last = resume
     while step < settings.steps and (stop_after is None or done_here < stop_after):
@@ -344,12 +260,7 @@ def run_ppo(
         t_rollout = time.perf_counter()
         # 2. reward
         responses = decode_responses(tok, batch)
-        batch_scores = cogstar.score_batch(
-            [t + r for t, r in zip(texts, responses, strict=True)],
-            [p.numbers for p in chosen],
-            [p.target for p in chosen],
-            mode=settings.reward_mode,
-        )
+        batch_scores = score_completions(texts, responses, chosen, mode=settings.reward_mode)
         scored = [batch_scores[k] for k in range(len(batch_scores))]
         scores = torch.tensor([s.value for s in scored], dtype=torch.float32, device=acc.device)
         t_reward = time.perf_counter()
@@ -449,8 +360,7 @@ def run_ppo(
             },
         }
         if acc.is_main_process:
-            with metrics_file.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
+            io.append_jsonl(layout.metrics, record)
         if trackers:
             flat = {k: v for k, v in record.items() if isinstance(v, int | float)}
             acc.log(flat, step=step)
@@ -473,19 +383,9 @@ def _trim_metrics(path: Path, step: int) -> None:
     A run killed after logging a step but before checkpointing it redoes that step; its
     old line (and a torn last line) must not stay behind as a duplicate.
     """
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and row.get("step", step + 1) <= step:
-            kept.append(line + "\n")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(kept), encoding="utf-8")
-    os.replace(tmp, path)
+    if path.exists():
+        kept = [row for row in io.read_jsonl(path) if row.get("step", step + 1) <= step]
+        io.write_jsonl(path, kept)
 
 
 def _save(
@@ -507,8 +407,8 @@ def _save(
     """
     from cogstar.train.ppo.distributed import full_state_dict
 
-    final = out / f"step_{step:06d}"
-    tmp = out / f".step_{step:06d}.tmp"
+    layout = PPOLayout(out)
+    final, tmp = layout.step(step), layout.temp_step(step)
     acc.wait_for_everyone()
     if acc.is_main_process:
         if tmp.exists():  # left by a killed run
@@ -525,15 +425,13 @@ def _save(
         tok.save_pretrained(tmp / "actor")
         acc.unwrap_model(critic).save(tmp / "critic", state_dict=critic_state)
         calls = int(getattr(engine, "calls", 0))
-        (tmp / "state.json").write_text(json.dumps({"step": step, "rollout_calls": calls}))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        io.atomic_write_json(tmp / "state.json", {"step": step, "rollout_calls": calls})
+        io.publish_dir(tmp, final)
     acc.wait_for_everyone()
     return final
 
 
-def _engine(settings: PPOSettings, model: str | Path, tok: Any, *, rank: int, synced: bool) -> Any:
+def _engine(settings: PPOConfig, model: str | Path, tok: Any, *, rank: int, synced: bool) -> Any:
     """The rollout engine ``ppo.rollout`` names; the actor is handed over each step."""
     if settings.rollout == "vllm":
         from cogstar.train.ppo.vllm_engine import VLLMRollout
@@ -544,7 +442,7 @@ def _engine(settings: PPOSettings, model: str | Path, tok: Any, *, rank: int, sy
             max_new_tokens=settings.max_response_tokens,
             temperature=settings.temperature,
             seed=settings.seed + rank,
-            dtype=settings.dtype if settings.dtype != "auto" else "bfloat16",
+            dtype=settings.dtype,
             gpu_memory_utilization=settings.vllm_gpu_memory,
         )
     return HFRollout(

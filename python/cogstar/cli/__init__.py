@@ -1,0 +1,231 @@
+"""The ``cogstar`` command line.
+
+    cogstar solve 25 50 75 100 3 6 --target 952 --rules classic --all
+    cogstar score --numbers 44 19 35 --target 98 "Assistant: <answer>44 + 19 + 35</answer>"
+    cogstar score rollouts.jsonl              # lines of {"text", "numbers", "target"}
+    cogstar generate puzzles --count 1000 --seed 0 --out puzzles.jsonl
+    cogstar generate puzzles --count 1000 --seed 0 --priming --out priming_puzzles.jsonl
+    cogstar generate priming --condition only_backtracking --count 1000 --out data/ob.parquet
+    cogstar generate priming --condition all_strategies --count 1000 --out data/as.jsonl \
+        --source llm --model gpt-4o-mini
+    cogstar classify data/ob.parquet --per-item      # behavior counts (rule-based counter)
+    cogstar classify rollouts.jsonl --judge llm --model gpt-4o-mini --json
+    cogstar run experiments/priming_sweep.toml        # the whole study, resumable
+    cogstar run experiments/priming_sweep.toml --dry-run --set ppo.steps=40
+    cogstar report runs/priming_sweep --paper llama   # tables, figures, summary.json
+
+Nothing here imports torch, so every command starts instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+import cogstar
+from cogstar.behaviors.priming import CONDITIONS, CONTROLS
+from cogstar.cli import behaviors, core, study
+from cogstar.cli.common import err_console
+from cogstar.errors import CogstarError
+
+__all__ = ["build_parser", "main"]
+
+
+def _llm_options(parser: argparse.ArgumentParser, cache_dir: str) -> None:
+    group = parser.add_argument_group("LLM backend")
+    group.add_argument("--provider", choices=["openai", "anthropic"], default="openai")
+    group.add_argument("--model", help="model name, e.g. gpt-4o-mini")
+    group.add_argument(
+        "--base-url", help="API base URL (default: the provider's; e.g. a local vLLM server)"
+    )
+    group.add_argument(
+        "--api-key-env",
+        help="environment variable holding the API key (default: OPENAI_API_KEY or "
+        "ANTHROPIC_API_KEY); 'none' for a local server without keys",
+    )
+    group.add_argument("--cache-dir", default=cache_dir, help=f"reply cache (default: {cache_dir})")
+    group.add_argument("--concurrency", type=int, default=8, help="requests in flight")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cogstar",
+        description="Countdown tools of cogstar: solve puzzles, score responses, generate data, "
+        "classify behaviors.",
+    )
+    parser.add_argument("--version", action="version", version=f"cogstar {cogstar.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    solve = sub.add_parser("solve", help="solve a puzzle (first, all, or count of solutions)")
+    solve.add_argument("numbers", type=int, nargs="+", help="the puzzle's numbers")
+    solve.add_argument("--target", type=int, required=True)
+    solve.add_argument("--rules", choices=["rational", "classic"], default="rational")
+    group = solve.add_mutually_exclusive_group()
+    group.add_argument("--all", action="store_true", help="every distinct solution")
+    group.add_argument("--limit", type=int, default=1, help="at most this many solutions")
+    group.add_argument("--count", action="store_true", help="only count distinct solutions")
+    solve.set_defaults(run=core.solve)
+
+    score = sub.add_parser(
+        "score", help="score one response (argument or stdin) or a JSONL file of responses"
+    )
+    score.add_argument(
+        "text_or_file", nargs="?", help="response text, '-' for stdin, or FILE.jsonl"
+    )
+    score.add_argument("--numbers", type=int, nargs="+")
+    score.add_argument("--target", type=int)
+    score.add_argument("--mode", choices=["tinyzero", "strict"], default="tinyzero")
+    score.set_defaults(run=core.score)
+
+    generate = sub.add_parser("generate", help="generate data")
+    what = generate.add_subparsers(dest="what", required=True)
+    puzzles = what.add_parser("puzzles", help="seeded Countdown puzzles as JSONL")
+    puzzles.add_argument("--count", type=int, required=True)
+    puzzles.add_argument("--seed", type=int, required=True)
+    puzzles.add_argument("--sizes", type=int, nargs="+", default=[3, 4])
+    puzzles.add_argument(
+        "--priming", action="store_true", help="the priming distribution (targets 10-25, classic)"
+    )
+    puzzles.add_argument("--out", help="output file (default: stdout)")
+    puzzles.set_defaults(run=core.generate_puzzles)
+
+    priming = what.add_parser(
+        "priming",
+        help="a priming set (condition or control) as JSONL or Parquet, with its dataset card",
+        description="Build a priming set on puzzles of the priming distribution, write it "
+        "(.jsonl or .parquet, by --out's suffix) and its card (FILE.card.md, FILE.card.json), "
+        "and print the card.",
+    )
+    priming.add_argument(
+        "--condition",
+        required=True,
+        choices=[*CONDITIONS, *CONTROLS],
+        metavar="CONDITION",
+        help=f"one of {', '.join(CONDITIONS)}; or a control: {', '.join(CONTROLS)}",
+    )
+    priming.add_argument("--count", type=int, required=True, help="number of puzzles")
+    priming.add_argument("--out", required=True, help="output FILE.jsonl or FILE.parquet")
+    priming.add_argument(
+        "--source",
+        choices=["synthetic", "llm"],
+        default="synthetic",
+        help="synthetic: cogstar's offline synthesizer (default); llm: ask a model",
+    )
+    priming.add_argument("--seed", type=int, default=0, help="puzzles and synthesizer seed")
+    priming.add_argument(
+        "--budget",
+        type=int,
+        metavar="CHARS",
+        help="synthetic: rough length of a trace in characters (default: drawn per trace)",
+    )
+    priming.add_argument(
+        "--tokenizer",
+        metavar="MODEL",
+        help="the dots control: the primed model's Hugging Face tokenizer",
+    )
+    _llm_options(priming, "runs/cache/llm")
+    priming.set_defaults(run=behaviors.generate_priming)
+
+    classify = sub.add_parser(
+        "classify",
+        help="count the four behaviors in a JSONL or Parquet file of responses",
+        description="Count verification, backtracking, subgoal setting and backward chaining "
+        "in each item (a completion, text or response field, with optional numbers and "
+        "target) and print the mean count and the share of items with at least one instance.",
+    )
+    classify.add_argument("file", help="FILE.jsonl or FILE.parquet")
+    classify.add_argument(
+        "--judge",
+        choices=["rules", "llm"],
+        default="rules",
+        help="rules: cogstar's rule-based counter (default); llm: an LLM judge",
+    )
+    classify.add_argument("--per-item", action="store_true", help="one row per item")
+    classify.add_argument("--json", action="store_true", help="machine-readable output")
+    _llm_options(classify, "runs/cache/judge")
+    classify.set_defaults(run=behaviors.classify)
+
+    run = sub.add_parser(
+        "run",
+        help="run (or resume) a study from a spec",
+        description="Run every stage of SPEC for every cell of its sweep: data, priming, SFT, "
+        "RL, evaluation and behavior counts at each checkpoint, then the report. Rerunning the "
+        "same command resumes: finished stages are kept, an interrupted one continues from its "
+        "last checkpoint.",
+    )
+    run.add_argument("spec", metavar="SPEC", help="the experiment spec (TOML)")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec value, e.g. --set ppo.steps=20 (repeatable; TOML values)",
+    )
+    run.add_argument(
+        "--cell",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this cell of the sweep (repeatable; see --dry-run for the names)",
+    )
+    run.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run although the run directory holds another spec (stages whose inputs "
+        "changed are redone; their old outputs are moved aside)",
+    )
+    run.add_argument("--quiet", action="store_true", help="no live display")
+    run.add_argument("--json-log", action="store_true", help="one JSON event per line on stdout")
+    run.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    run.set_defaults(run=study.run)
+
+    tiny = sub.add_parser(
+        "tiny-pretrain",
+        help="pretrain the embedded tiny base model",
+        description="Pretrain the tiny base model on generated Countdown derivations (no "
+        "behaviors) and save it to OUT. The shipped model was made with the defaults.",
+    )
+    tiny.add_argument("out", metavar="OUT", help="output folder")
+    tiny.add_argument("--steps", type=int, default=3000)
+    tiny.add_argument("--size", choices=("tiny", "small"), default="tiny")
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.add_argument(
+        "--prose-share",
+        type=float,
+        default=0.5,
+        help="share of derivations retold as behavior-free prose (the shipped model: 0.5)",
+    )
+    tiny.set_defaults(run=study.tiny_pretrain)
+
+    report = sub.add_parser(
+        "report",
+        help="tables, ranking, figures and summary.json of a run directory (partial runs too)",
+        description="Print a table per cell (accuracy, response length and the four behaviors "
+        "at each checkpoint) and a ranking by final accuracy, and write RUN_DIR/report/ "
+        "(report.md, accuracy.png, behaviors.png, length.png, summary.json).",
+    )
+    report.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
+    report.add_argument(
+        "--paper",
+        choices=["auto", "qwen", "llama", "none"],
+        default="auto",
+        help="compare with the paper's published curves for this model (auto: from the "
+        "spec's [report].paper, else its [model].source)",
+    )
+    report.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    report.set_defaults(run=study.report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except CogstarError as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

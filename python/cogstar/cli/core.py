@@ -1,0 +1,94 @@
+"""``cogstar solve``, ``cogstar score`` and ``cogstar generate puzzles``: the core from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from rich.table import Table
+
+import cogstar
+from cogstar.behaviors.priming import priming_puzzles
+from cogstar.cli.common import console, err_console
+from cogstar.errors import UsageError
+from cogstar.io import Completion, read_completions, write_puzzles
+from cogstar.tasks import rl_prompt
+
+__all__ = ["generate_puzzles", "score", "solve"]
+
+
+def _with_prompt(row: Completion) -> str:
+    """A completion row without its prompt, behind the RL prompt of its puzzle (the prompt
+    cogstar's evaluation and PPO give every model)."""
+    assert row.numbers is not None and row.target is not None
+    return rl_prompt(row.numbers, row.target) + row.completion
+
+
+def solve(args: argparse.Namespace) -> int:
+    limit = None if args.all else args.limit
+    if args.count:
+        n = cogstar.count_solutions(args.numbers, args.target, rules=args.rules)
+        console.print(n)
+        return 0
+    solutions = cogstar.solve(args.numbers, args.target, rules=args.rules, limit=limit)
+    if not solutions:
+        err_console.print(
+            f"no solution for {args.numbers} -> {args.target} under {args.rules} rules"
+        )
+        return 1
+    for s in solutions:
+        console.print(s, highlight=False)
+    return 0
+
+
+def score(args: argparse.Namespace) -> int:
+    source = args.text_or_file
+    path = Path(source) if source not in (None, "-") else None
+    if path is not None and path.suffix in (".jsonl", ".parquet"):
+        rows = read_completions(path, require_puzzle=True)
+        batch = cogstar.score_batch(
+            [_with_prompt(r) if r.prompt is None else r.text for r in rows],
+            [r.numbers or [] for r in rows],
+            [r.target or 0 for r in rows],
+            mode=args.mode,
+        )
+        table = Table(title=f"{path} ({len(batch)} responses, mode={args.mode})")
+        table.add_column("outcome")
+        table.add_column("count", justify="right")
+        table.add_column("share", justify="right")
+        for outcome, n in Counter(str(o) for o in batch.outcomes).most_common():
+            table.add_row(outcome, str(n), f"{n / len(batch):.1%}")
+        console.print(table)
+        console.print(
+            f"accuracy {batch.accuracy:.4f}, mean reward {sum(batch.values) / max(1, len(batch)):.4f}"
+        )
+        return 0
+    if args.numbers is None or args.target is None:
+        raise UsageError(
+            "scoring one response needs --numbers and --target (or give a .jsonl file)"
+        )
+    text = sys.stdin.read() if source in (None, "-") else source
+    s = cogstar.score(text, args.numbers, args.target, mode=args.mode)
+    console.print(
+        f"value {s.value}  outcome {s.outcome}  answer {s.answer!r}  result {s.result}",
+        highlight=False,
+    )
+    return 0
+
+
+def generate_puzzles(args: argparse.Namespace) -> int:
+    if args.priming:
+        puzzles = priming_puzzles(args.count, args.seed, sizes=args.sizes)
+    else:
+        puzzles = cogstar.generate_puzzles(args.count, seed=args.seed, sizes=tuple(args.sizes))
+    lines = (json.dumps({"numbers": p.numbers, "target": p.target}) for p in puzzles)
+    if args.out is None:
+        for line in lines:
+            print(line)
+    else:
+        write_puzzles(args.out, puzzles)
+        err_console.print(f"wrote {len(puzzles)} puzzles to {args.out}")
+    return 0

@@ -1,0 +1,74 @@
+"""``cogstar run``, ``cogstar report`` and ``cogstar tiny-pretrain``: studies and the tiny model."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from cogstar.cli.common import console, err_console
+
+__all__ = ["report", "run", "tiny_pretrain"]
+
+
+def _quiet_libraries() -> None:
+    """Keep transformers/datasets/TRL chatter out of the live display."""
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore", module="transformers|trl|accelerate|datasets|torch")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+def run(args: argparse.Namespace) -> int:
+    from cogstar.study.plan import plan, render_plan
+    from cogstar.study.progress import Reporter
+    from cogstar.study.runner import run_experiment
+    from cogstar.study.spec import load_spec
+
+    if args.dry_run:
+        spec = load_spec(args.spec, args.set)
+        render_plan(plan(spec), console)
+        return 0
+    mode = "json" if args.json_log else "quiet" if args.quiet else "rich"
+    _quiet_libraries()
+    try:
+        run_dir = run_experiment(
+            args.spec,
+            overrides=args.set,
+            cells=args.cell,
+            force=args.force,
+            report=Reporter(mode, console),
+            make_report=not args.no_report,
+        )
+    except KeyboardInterrupt:
+        err_console.print(
+            "[yellow]stopped.[/] Finished stages and checkpoints are kept; run the same "
+            "command again to continue from where it stopped."
+        )
+        return 130
+    if mode != "json":
+        console.print(f"run directory: {run_dir}")
+    return 0
+
+
+def tiny_pretrain(args: argparse.Namespace) -> int:
+    from cogstar.train.tiny import pretrain
+
+    out = pretrain(
+        args.out, steps=args.steps, size=args.size, seed=args.seed, prose_share=args.prose_share
+    )
+    console.print(f"wrote {out}")
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    from cogstar.study.report import build_report
+
+    paper = None if args.paper == "none" else args.paper
+    build_report(args.run_dir, console, paper=paper, figures=False if args.no_figures else None)
+    return 0
