@@ -22,6 +22,7 @@ from cogstar.pretrain.label import (
     parse_label,
     read_labels,
 )
+from cogstar.pretrain.sample import sample_math_corpus, sample_math_corpus_with_truth
 from cogstar.pretrain.select import (
     POOLS_FILE,
     Pools,
@@ -30,7 +31,6 @@ from cogstar.pretrain.select import (
     select_pools,
     write_pools,
 )
-from cogstar.pretrain.sources import sample_math_corpus, sample_math_corpus_with_truth
 from loopback import openai_server
 
 # --- the heuristic labeller -----------------------------------------------------------------

@@ -13,15 +13,8 @@ import pytest
 
 from cogstar.errors import DataError
 from cogstar.pretrain import BEHAVIORS
-from cogstar.pretrain.sources import (
-    KINDS,
-    default_count_tokens,
-    iter_documents,
-    sample_math_corpus,
-    sample_math_corpus_with_truth,
-    token_counter,
-    truncate,
-)
+from cogstar.pretrain.sample import KINDS, sample_math_corpus, sample_math_corpus_with_truth
+from cogstar.pretrain.sources import default_count_tokens, iter_documents, token_counter, truncate
 
 # --- the generated sample -------------------------------------------------------------------
 

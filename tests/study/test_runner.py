@@ -117,6 +117,40 @@ def test_rerun_redoes_nothing(whole: Path, capsys: pytest.CaptureFixture[str]) -
     assert _results(whole, "all_strategies") == before
 
 
+def _training(run_dir: Path, cell: str) -> dict[str, object]:
+    """What training drew: the priming records, the SFT weights, PPO's per-step metrics."""
+    metrics = [
+        {k: v for k, v in row.items() if k not in ("seconds", "rollout_tokens_per_s")}
+        for row in io.read_jsonl(run_dir / cell / "ppo" / "metrics.jsonl")
+    ]
+    return {
+        "priming": (run_dir / cell / "priming" / "train.jsonl").read_bytes(),
+        "sft": (run_dir / cell / "sft" / "final" / "model.safetensors").read_bytes(),
+        "ppo": metrics,
+    }
+
+
+def test_replicate_seeds_differ_and_each_repeats_exactly(whole: Path, tmp_path: Path) -> None:
+    """`experiment.seed = [0, 1]`: the replicates draw differently in priming, SFT, PPO and
+    evaluation over the same puzzles, and seed 0 repeats the uninterrupted run bit for bit."""
+    path = _spec(tmp_path)
+    text = path.read_text().replace(
+        'condition = ["unprimed", "all_strategies"]',
+        'condition = ["all_strategies"]\n"experiment.seed" = [0, 1]',
+    )
+    path.write_text(text.replace('name = "micro"', 'name = "replicates"'))
+    run_dir = run_experiment(path, report=Reporter("quiet"), make_report=False)
+    zero, one = "all_strategies__seed=0", "all_strategies__seed=1"
+    assert _results(run_dir, zero) == _results(whole, "all_strategies")
+    assert _training(run_dir, zero) == _training(whole, "all_strategies")
+    for what, value in _training(run_dir, one).items():
+        assert value != _training(run_dir, zero)[what], f"seed 1 drew the same {what}"
+    assert _results(run_dir, one)["completions@0"] != _results(run_dir, zero)["completions@0"]
+    data = whole / "shared" / "data"
+    for name in ("train.jsonl", "test.jsonl"):  # the puzzles are the replicates' common ground
+        assert (run_dir / "shared" / "data" / name).read_bytes() == (data / name).read_bytes()
+
+
 def test_one_cell_and_unknown_cell(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
     with pytest.raises(StageError, match=r"no cell named nope.*unprimed, all_strategies"):

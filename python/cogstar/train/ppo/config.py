@@ -72,7 +72,10 @@ class PPOConfig(StageConfig):
     def minibatch_rows(self, model: str, processes: int) -> int:
         """Sequences in one ``model`` ("actor" or "critic") mini-batch on each process;
         gradients are averaged across processes, so an update sees the configured prompts."""
-        prompts: int = getattr(self, f"{model}_minibatch_prompts")
+        if model == "actor":
+            prompts = self.actor_minibatch_prompts
+        else:
+            prompts = self.critic_minibatch_prompts
         return prompts // processes * self.samples_per_prompt
 
     def check_launch(self, processes: int, *, deepspeed: bool, sharded: bool) -> None:
