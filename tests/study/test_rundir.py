@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import cogstar
-from cogstar.errors import RunLocked, RunMismatch
+from cogstar.errors import RunLocked, RunMismatch, StageError
 from cogstar.study.rundir import RunDir, git_revision, versions
 
 SPEC = 'experiment = "exp"\n[sweep]\ncondition = ["c0", "c1", "c2", "c3"]\n'
@@ -148,7 +148,7 @@ def test_stage_records_done_failed_and_interrupted(tmp_path: Path) -> None:
 
 def test_stage_needs_the_lock_and_a_known_cell(tmp_path: Path) -> None:
     run = make_run(tmp_path)
-    with pytest.raises(RuntimeError, match=r"run\.lock\('c0'\)"), run.stage("c0", "sft", "h"):
+    with pytest.raises(StageError, match=r"run\.lock\('c0'\)"), run.stage("c0", "sft", "h"):
         pass
     with pytest.raises(ValueError, match=r"no cell 'c9'.*cells: c0, c1, c2, c3"), run.lock("c9"):
         pass

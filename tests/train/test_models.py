@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
 import cogstar  # noqa: E402
+from cogstar.errors import DataError  # noqa: E402
 from cogstar.tasks import priming_prompt  # noqa: E402
 from cogstar.train import models, tiny  # noqa: E402
 
@@ -60,7 +61,7 @@ def test_tiny_config_and_save_load_round_trip(tok, tmp_path: Path) -> None:  # t
 
 
 def test_missing_folders_name_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no such model folder; rerun the stage"):
+    with pytest.raises(DataError, match="no such model folder; rerun the stage"):
         models.load_policy(tmp_path / "sft" / "final", dtype="float32")
     # hub ids with dots are not mistaken for missing folders
     assert models._looks_like_hub_id("Qwen/Qwen2.5-3B")
@@ -68,7 +69,7 @@ def test_missing_folders_name_what_to_do(tmp_path: Path) -> None:
     assert not models._looks_like_hub_id("runs/x/sft/final")
     assert not models._looks_like_hub_id("./final")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"no tokenizer\.json"):
+    with pytest.raises(DataError, match=r"no tokenizer\.json"):
         models.load_tokenizer(tmp_path / "empty")
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cogstar.errors import ArgumentError
 from cogstar.io import Record, atomic_write_json, write_records
 from cogstar.pretrain import Rewrite
 from cogstar.tasks import ASSISTANT_PREFIX, PREAMBLE
@@ -73,7 +74,7 @@ def _fill(tokens: Sequence[int], budget: int, seed: int) -> list[int]:
     """Indices (in input order) of a seeded greedy fill: take records in a shuffled order,
     skipping any that would overshoot, until nothing more fits."""
     if budget < 0:
-        raise ValueError(f"budget_tokens must be >= 0, got {budget}")
+        raise ArgumentError(f"budget_tokens must be >= 0, got {budget}")
     order = list(range(len(tokens)))
     random.Random(seed).shuffle(order)
     chosen, used = [], 0
@@ -115,7 +116,7 @@ def budget_records(
 
 def _split_indices(n: int, test_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     if not 0.0 <= test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+        raise ArgumentError(f"test_fraction must be in [0, 1), got {test_fraction}")
     n_test = round(n * test_fraction)
     if test_fraction > 0 and n >= 2:
         n_test = max(1, n_test)  # a non-zero fraction always gets a test record
@@ -182,13 +183,13 @@ def build_pool_dataset(
     rewrites = list(rewrites)
     other = sorted({rw.pool for rw in rewrites} - {pool})
     if other:
-        raise ValueError(
+        raise ArgumentError(
             f"rewrites for pool(s) {', '.join(other)} given to the {pool!r} dataset; pass one "
             "pool's rewrites at a time"
         )
     ids = [rw.id for rw in rewrites]
     if len(set(ids)) != len(ids):
-        raise ValueError(f"the {pool!r} rewrites repeat document ids; each document once")
+        raise ArgumentError(f"the {pool!r} rewrites repeat document ids; each document once")
     tok = load_tokenizer(tokenizer_source)
     records = [to_record(rw) for rw in rewrites]
     texts = [r.prompt + r.completion for r in records]

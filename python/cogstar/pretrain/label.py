@@ -70,7 +70,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cogstar.errors import DataError
+from cogstar.errors import ArgumentError, DataError
 from cogstar.io import append_jsonl, read_jsonl
 from cogstar.llm import Backend, Reply, Request, Usage
 from cogstar.pretrain import BEHAVIORS, Document, Label
@@ -314,7 +314,7 @@ def parse_label(doc_id: str, replies: Sequence[Reply | str], judge: str) -> Labe
     named in ``extra["parse_failures"]``, so such labels can be found and asked again.
     """
     if len(replies) != REQUESTS_PER_DOCUMENT:
-        raise ValueError(
+        raise ArgumentError(
             f"parse_label needs {REQUESTS_PER_DOCUMENT} replies (one per behavior, then the "
             f"problem/solution one), got {len(replies)}"
         )
@@ -442,13 +442,13 @@ def label_documents(
     gets ``(documents handled, total)``, the total being 0 when ``docs`` has no length.
     """
     if judge not in ("heuristic", "llm"):
-        raise ValueError(f"judge must be 'heuristic' or 'llm', got {judge!r}")
+        raise ArgumentError(f"judge must be 'heuristic' or 'llm', got {judge!r}")
     if judge == "llm" and backend is None:
-        raise ValueError(
+        raise ArgumentError(
             "judge='llm' needs a backend, e.g. backend=OpenAIBackend(model=...) from cogstar.llm"
         )
     if batch < 1:
-        raise ValueError(f"batch must be >= 1, got {batch}")
+        raise ArgumentError(f"batch must be >= 1, got {batch}")
     path = Path(out)
     judge_name = "heuristic" if backend is None or judge == "heuristic" else backend.model
     labelled = set(_existing_ids(path, judge_name))

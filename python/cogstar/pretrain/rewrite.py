@@ -38,7 +38,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from cogstar.errors import DataError
+from cogstar.errors import ArgumentError, DataError
 from cogstar.io import append_jsonl, read_jsonl
 from cogstar.llm import Backend, Request, Usage
 from cogstar.pretrain import Document, Rewrite
@@ -106,7 +106,7 @@ _REMINDER = {
 
 def _check_pool(pool: str) -> None:
     if pool not in POOLS:
-        raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
+        raise ArgumentError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
 
 
 def rewrite_requests(
@@ -221,7 +221,7 @@ def _settled_ids(path: Path, pool: str) -> set[str]:
         if "id" not in row:
             raise DataError(f"{path}: record {n} has no 'id'; fix or delete that line")
         if row.get("pool", pool) != pool:
-            raise ValueError(
+            raise ArgumentError(
                 f"{path} holds rewrites for pool {row.get('pool')!r}, not {pool!r}; give each "
                 "pool its own output file"
             )
@@ -269,11 +269,11 @@ def rewrite_documents(
     """
     _check_pool(pool)
     if retries < 0:
-        raise ValueError(f"retries must be >= 0, got {retries}")
+        raise ArgumentError(f"retries must be >= 0, got {retries}")
     out = Path(out)
     fails = failures_path(out)
     if fails == out:
-        raise ValueError(f"{out}: the output file needs a suffix other than .failures.jsonl")
+        raise ArgumentError(f"{out}: the output file needs a suffix other than .failures.jsonl")
     seen = _settled_ids(out, pool) | _settled_ids(fails, pool)
     before = _copy(backend.usage)
     lock = threading.Lock()

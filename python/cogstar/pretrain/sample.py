@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cogstar import parse_expression
+from cogstar.errors import ArgumentError
 from cogstar.pretrain import BEHAVIORS, Document
 
 __all__ = ["KINDS", "sample_math_corpus", "sample_math_corpus_with_truth"]
@@ -568,7 +569,7 @@ def sample_math_corpus_with_truth(n: int, seed: int = 0) -> list[tuple[Document,
     documents is a prefix of a larger one.
     """
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+        raise ArgumentError(f"n must be >= 0, got {n}")
     out = []
     for i in range(n):
         rng = random.Random(f"cogstar-sample:{seed}:{i}")

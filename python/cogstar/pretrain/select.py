@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cogstar.errors import DataError
+from cogstar.errors import ArgumentError, DataError
 from cogstar.io import atomic_write_json
 from cogstar.pretrain import BEHAVIORS, Label
 
@@ -68,14 +68,14 @@ class SelectionRules:
 
     def __post_init__(self) -> None:
         if self.max_total_minimized < 0:
-            raise ValueError(f"max_total_minimized must be >= 0, got {self.max_total_minimized}")
+            raise ArgumentError(f"max_total_minimized must be >= 0, got {self.max_total_minimized}")
         if not 0 <= self.min_distinct_rich <= len(BEHAVIORS):
-            raise ValueError(
+            raise ArgumentError(
                 f"min_distinct_rich must be between 0 and {len(BEHAVIORS)}, got "
                 f"{self.min_distinct_rich}"
             )
         if self.min_total_rich <= self.max_total_minimized:
-            raise ValueError(
+            raise ArgumentError(
                 f"min_total_rich ({self.min_total_rich}) must exceed max_total_minimized "
                 f"({self.max_total_minimized}), or a document could fall in both pools"
             )

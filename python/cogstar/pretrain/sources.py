@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from cogstar.errors import DataError
+from cogstar.errors import ArgumentError, DataError
 from cogstar.pretrain import Document
 from cogstar.pretrain.sample import sample_math_corpus
 
@@ -81,7 +81,7 @@ def truncate(
     Trailing whitespace of a cut text is dropped.
     """
     if max_tokens < 1:
-        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        raise ArgumentError(f"max_tokens must be >= 1, got {max_tokens}")
     count = count_tokens or default_count_tokens
     if count(text) <= max_tokens:
         return text, False
@@ -127,9 +127,9 @@ def iter_documents(
     Hugging Face datasets are streamed, never downloaded whole.
     """
     if limit is not None and limit < 0:
-        raise ValueError(f"limit must be >= 0 or None, got {limit}")
+        raise ArgumentError(f"limit must be >= 0 or None, got {limit}")
     if max_tokens < 1:
-        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        raise ArgumentError(f"max_tokens must be >= 1, got {max_tokens}")
     name = os.fspath(source)
     if name.startswith("sample:"):
         rows: Iterator[tuple[str, dict[str, Any]]] = _sample_rows(name)

@@ -30,6 +30,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from cogstar.errors import ArgumentError
+
 __all__ = ["MODES", "Reporter"]
 
 MODES = ("rich", "json", "quiet")
@@ -49,7 +51,7 @@ class Reporter:
 
     def __init__(self, mode: str = "rich", console: Console | None = None) -> None:
         if mode not in MODES:
-            raise ValueError(f"progress mode must be one of {', '.join(MODES)}, got {mode!r}")
+            raise ArgumentError(f"progress mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.mode = mode
         self.console = console or Console(stderr=False)
         self._progress: Progress | None = None

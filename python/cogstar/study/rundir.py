@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import cogstar
-from cogstar.errors import ArgumentError, DataError, RunLocked, RunMismatch
+from cogstar.errors import ArgumentError, DataError, RunLocked, RunMismatch, StageError
 from cogstar.io import atomic_write_json, atomic_write_text, dumps, host, pid_alive
 from cogstar.layout import SHARED, RunLayout, check_cell_name
 
@@ -417,7 +417,7 @@ class RunDir:
         simply started again; check :meth:`is_done` first to skip finished work.
         """
         if not self._holds(unit):
-            raise RuntimeError(
+            raise StageError(
                 f"stage {name!r} of {unit!r} needs the unit's lock: run it inside "
                 f"`with run.lock({unit!r}):`"
             )

@@ -23,6 +23,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cogstar.errors import ArgumentError, DataError
+
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -51,7 +53,7 @@ def torch_dtype(dtype: str) -> Any:
     import torch
 
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        raise ArgumentError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     return getattr(torch, dtype)
 
 
@@ -75,7 +77,7 @@ def load_tokenizer(source: str | Path) -> PreTrainedTokenizerBase:
     if path.is_dir():
         file = path / "tokenizer.json"
         if not file.exists():
-            raise FileNotFoundError(
+            raise DataError(
                 f"{path}: no tokenizer.json; save the tokenizer with save_pretrained() into the "
                 "model folder, or pass a hub id"
             )
@@ -118,7 +120,7 @@ def load_policy(
 
     path = Path(source).expanduser()
     if not path.exists() and not _looks_like_hub_id(str(source)):
-        raise FileNotFoundError(
+        raise DataError(
             f"{path}: no such model folder; rerun the stage that writes it, or give a hub id"
         )
     tok = load_tokenizer(source)

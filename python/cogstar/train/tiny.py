@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import cogstar
 from cogstar.behaviors.priming import CONDITIONS, priming_puzzles
+from cogstar.errors import ArgumentError
 from cogstar.io import atomic_dir, atomic_write_json
 from cogstar.tasks import is_heldout, priming_prompt, rl_prompt
 from cogstar.train.models import EOS, PAD
@@ -201,7 +202,7 @@ def tiny_config(tokenizer: PreTrainedTokenizerBase, size: str = "tiny", max_len:
     from transformers import Qwen2Config
 
     if size not in TINY_SIZES:
-        raise ValueError(f"size must be one of {', '.join(TINY_SIZES)}, got {size!r}")
+        raise ArgumentError(f"size must be one of {', '.join(TINY_SIZES)}, got {size!r}")
     hidden, layers, heads, kv, inter = TINY_SIZES[size]
     return Qwen2Config(
         vocab_size=len(tokenizer),

@@ -14,6 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
+from cogstar.errors import StageError  # noqa: E402
 from cogstar.train.ppo import vllm_engine  # noqa: E402
 from cogstar.train.ppo.rollout import Batch  # noqa: E402
 from cogstar.train.ppo.vllm_engine import (  # noqa: E402
@@ -283,7 +284,7 @@ def test_engine_sync_weights_strips_prefixes_and_resets_the_cache(
 
     other = torch.nn.Module()
     other.head = torch.nn.Linear(2, 2)  # names the engine's model does not know
-    with pytest.raises(RuntimeError, match="loaded none of the 2 weights"):
+    with pytest.raises(StageError, match="loaded none of the 2 weights"):
         eng.sync_weights(other)
 
 

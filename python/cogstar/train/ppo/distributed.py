@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cogstar.errors import ArgumentError
+
 __all__ = [
     "DEFAULT_ZERO3",
     "Precision",
@@ -79,7 +81,7 @@ def precision(dtype: str, on_gpu: bool, environ: dict[str, str] | None = None) -
     """
     env = os.environ if environ is None else environ
     if dtype not in ("bfloat16", "float16", "float32", "auto"):
-        raise ValueError(
+        raise ArgumentError(
             f"ppo.dtype must be bfloat16, float16, float32 or auto, got {dtype!r}; change it"
         )
     if on_gpu:
@@ -125,12 +127,12 @@ def deepspeed_config(
     config = copy.deepcopy(DEFAULT_ZERO3 if base is None else base)
     for section in ("optimizer", "scheduler"):
         if section in config:
-            raise ValueError(
+            raise ArgumentError(
                 f"{source}: remove the {section!r} section; cogstar's PPO makes its own AdamW "
                 "per model (ppo.actor_lr, ppo.critic_lr)"
             )
     if micro_batch < 1 or accumulation < 1 or processes < 1:
-        raise ValueError("micro_batch, accumulation and processes must be positive")
+        raise ArgumentError("micro_batch, accumulation and processes must be positive")
     config["train_micro_batch_size_per_gpu"] = micro_batch
     config["gradient_accumulation_steps"] = accumulation
     config["train_batch_size"] = micro_batch * accumulation * processes
@@ -159,12 +161,14 @@ def user_deepspeed_config(
     try:
         return json.loads(file.read_text(encoding="utf-8")), str(file)
     except FileNotFoundError:
-        raise ValueError(
+        raise ArgumentError(
             f"{file}: DeepSpeed config file not found (named by the accelerate launch config's "
             "deepspeed_config_file); fix the path"
         ) from None
     except json.JSONDecodeError as err:
-        raise ValueError(f"{file}:{err.lineno}: not valid JSON ({err.msg}); fix the file") from None
+        raise ArgumentError(
+            f"{file}:{err.lineno}: not valid JSON ({err.msg}); fix the file"
+        ) from None
 
 
 def deepspeed_plugins(

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from cogstar.errors import ArgumentError
+
 __all__ = [
     "Batch",
     "HFRollout",
@@ -127,7 +129,7 @@ def encode_prompts(
     """Left-padded prompt ids and mask, no special tokens added (no BOS)."""
     enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     if max_tokens is not None and enc["input_ids"].shape[1] > max_tokens:
-        raise ValueError(
+        raise ArgumentError(
             f"a prompt has {enc['input_ids'].shape[1]} tokens, over ppo.max_prompt_tokens "
             f"({max_tokens}); raise the limit"
         )

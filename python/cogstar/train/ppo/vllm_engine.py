@@ -40,6 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from cogstar.errors import ArgumentError, StageError
 from cogstar.train.ppo.rollout import Batch, response_mask
 
 __all__ = [
@@ -72,7 +73,7 @@ def require_vllm() -> ModuleType:
 def unpad_prompts(prompt_ids: Tensor, prompt_mask: Tensor) -> list[list[int]]:
     """Each row's prompt tokens without its padding (the tokens where the mask is 1)."""
     if prompt_ids.shape != prompt_mask.shape:
-        raise ValueError(
+        raise ArgumentError(
             f"prompt_ids {tuple(prompt_ids.shape)} and prompt_mask "
             f"{tuple(prompt_mask.shape)} must have the same shape"
         )
@@ -183,22 +184,22 @@ class VLLMRollout:
         enforce_eager: bool = False,
     ) -> None:
         if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+            raise ArgumentError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
         if not greedy and temperature <= 0:
-            raise ValueError(
+            raise ArgumentError(
                 f"temperature must be > 0 for sampling, got {temperature}; "
                 "use greedy=True for greedy decoding"
             )
         if not 0 < top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+            raise ArgumentError(f"top_p must be in (0, 1], got {top_p}")
         if tokenizer.eos_token_id is None or tokenizer.pad_token_id is None:
-            raise ValueError(
+            raise ArgumentError(
                 f"the tokenizer needs an EOS and a pad token, got eos_token_id="
                 f"{tokenizer.eos_token_id}, pad_token_id={tokenizer.pad_token_id}"
             )
         vllm = require_vllm()
         if not torch.cuda.is_available():
-            raise RuntimeError(
+            raise StageError(
                 "vLLM rollouts need a CUDA GPU and torch sees none "
                 '(torch.cuda.is_available() is False); set ppo.rollout = "hf"'
             )
@@ -242,7 +243,7 @@ class VLLMRollout:
         prompts = unpad_prompts(prompt_ids, prompt_mask)
         empty = [row for row, p in enumerate(prompts) if not p]
         if empty:
-            raise ValueError(f"rows {empty} have no prompt token; vLLM needs at least one")
+            raise ArgumentError(f"rows {empty} have no prompt token; vLLM needs at least one")
         seeds = request_seeds(self.seed, self.calls, len(prompts))
         self.calls += 1
         # TokensPrompt is a TypedDict: its instances are plain dicts
@@ -253,7 +254,7 @@ class VLLMRollout:
             use_tqdm=False,
         )
         if len(outputs) != len(prompts):
-            raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(prompts)} prompts")
+            raise StageError(f"vLLM returned {len(outputs)} outputs for {len(prompts)} prompts")
         tokens = [list(out.outputs[0].token_ids) for out in outputs]
         response, mask = pack_responses(tokens, self.eos_id, self.pad_id, prompt_ids.device)
         return Batch(prompt_ids, prompt_mask, response, mask)
@@ -268,7 +269,7 @@ class VLLMRollout:
         weights: list[tuple[str, Tensor]] = []
         for name, param in model.named_parameters():
             if param.numel() == 0:
-                raise ValueError(
+                raise ArgumentError(
                     f"parameter {name} is empty here (sharded by ZeRO-3 or FSDP?); "
                     "VLLMRollout needs the full weights on every process"
                 )
@@ -281,7 +282,7 @@ class VLLMRollout:
         counts = self.llm.apply_model(load)
         if any(c == 0 for c in counts):
             first = ", ".join(n for n, _ in weights[:3])
-            raise RuntimeError(
+            raise StageError(
                 f"vLLM loaded none of the {len(weights)} weights (first names: {first}); "
                 "the names do not match the engine's model"
             )
