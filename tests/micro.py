@@ -16,6 +16,17 @@ rules = "classic"
 source = "tiny"
 """
 
+# Two optimizer steps of SFT (or continued pretraining) on the tiny model.
+TRAINING = """\
+max_steps = 2
+lr = 1e-3
+global_batch = 4
+micro_batch = 4
+max_length = 256
+save_steps = 1
+dtype = "float32"
+"""
+
 RL_AND_EVAL = """\
 [ppo]
 steps = 2

@@ -50,6 +50,7 @@ __all__ = [
     "Sources",
     "StageConfig",
     "add_config_arguments",
+    "apply_overrides",
     "closest",
     "config_from_args",
     "describe",
@@ -512,6 +513,48 @@ def set_path(data: dict[str, Any], path: Sequence[str], value: Any) -> None:
     node[path[-1]] = value
 
 
+def apply_overrides(
+    data: dict[str, Any],
+    overrides: Sequence[str],
+    root: type[BaseModel],
+    sources: Sources,
+    *,
+    within: tuple[str, ...] = (),
+    moved: Mapping[tuple[str, ...], str] = {},
+) -> list[str]:
+    """Set each ``KEY=VALUE`` of ``overrides`` (``--set``) in ``data``, recording where it came
+    from in ``sources``; returns a problem line for each override that names no field of
+    ``root`` (a key under ``within`` may be given with or without that prefix; a key of a
+    table of free keys, such as ``sweep.ppo.steps``, is taken whole)."""
+    lines = []
+    for item in overrides:
+        key, eq, raw = item.partition("=")
+        parts = tuple(p.strip() for p in key.split("."))
+        if within and parts[: len(within)] == within and len(parts) > len(within):
+            parts = parts[len(within) :]
+        free = parts[0] in _free_keys(root) and len(parts) > 1
+        if free:
+            parts = (parts[0], ".".join(parts[1:]))
+        where = f"{sources.file} (--set {item})"
+        if not eq or not all(parts):
+            example = "steps=20" if within else "ppo.steps=20"
+            lines.append(
+                f"{where}: {key.strip() or '(empty)'}: not of the form KEY=VALUE with a dotted "
+                f"KEY; fix: write e.g. --set {example}"
+            )
+            continue
+        if parts in moved:
+            lines.append(f"{where}: {'.'.join(parts)}: this key was removed; fix: {moved[parts]}")
+            continue
+        wrong = None if free else unknown_in_path(root, parts)
+        if wrong is not None:
+            lines.append(f"{where}: {'.'.join(parts)}: {wrong[0]}; fix: {wrong[1]}")
+            continue
+        set_path(data, parts, parse_value(raw.strip()))
+        sources.origin[parts] = f"--set {item}"
+    return lines
+
+
 def load_config(cls: type[C], path: str | Path | None = None, overrides: Sequence[str] = ()) -> C:
     """Read a stage config: ``path`` (TOML, or the resolved JSON a run writes; the keys at the
     top, or in a table named after the config's section, so a whole spec works too), then the
@@ -528,26 +571,7 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: Sequenc
             node = node.get(part) if isinstance(node, dict) else None
         if within and isinstance(node, dict):
             data = dict(node)
-    lines = []
-    for item in overrides:
-        key, eq, raw = item.partition("=")
-        parts = tuple(p.strip() for p in key.split("."))
-        if within and parts[: len(within)] == within and len(parts) > len(within):
-            parts = parts[len(within) :]
-        if not eq or not all(parts):
-            lines.append(
-                f"{sources.file} (--set {item}): {key.strip() or '(empty)'}: not of the form "
-                "KEY=VALUE; fix: write e.g. --set steps=20"
-            )
-            continue
-        wrong = unknown_in_path(cls, parts)
-        if wrong is not None:
-            lines.append(
-                f"{sources.file} (--set {item}): {'.'.join(parts)}: {wrong[0]}; fix: {wrong[1]}"
-            )
-            continue
-        set_path(data, parts, parse_value(raw.strip()))
-        sources.origin[parts] = f"--set {item}"
+    lines = apply_overrides(data, overrides, cls, sources, within=within)
     config, problems = validate(cls, data)
     lines += [sources.line(p, prefix=within) for p in problems]
     if config is None or lines:

@@ -77,10 +77,30 @@ def _steps(folder: Path, pattern: re.Pattern[str]) -> dict[int, Path]:
 
 
 @dataclass(frozen=True)
-class TrainLayout:
-    """A Hugging Face Trainer's folder (SFT, continued pretraining, GRPO)."""
+class _StageFolder:
+    """What every training stage's folder holds besides its checkpoints."""
 
     root: Path
+
+    @property
+    def config(self) -> Path:
+        """The stage config the run used (resolved JSON, as the stage command reads it)."""
+        return self.root / "config.json"
+
+    @property
+    def launch_log(self) -> Path:
+        """The output of the stage's job when ``[launch]`` runs it."""
+        return self.root / "launch.log"
+
+    @property
+    def metrics(self) -> Path:
+        """One JSON line per RL step."""
+        return self.root / "metrics.jsonl"
+
+
+@dataclass(frozen=True)
+class TrainLayout(_StageFolder):
+    """A Hugging Face Trainer's folder (SFT, continued pretraining, GRPO)."""
 
     @property
     def final(self) -> Path:
@@ -92,15 +112,6 @@ class TrainLayout:
         """The trainer's own checkpoints (``checkpoint-N``), what a resumed run starts from."""
         return self.root / "trainer"
 
-    @property
-    def config(self) -> Path:
-        """The stage config the run used (resolved JSON, as the stage command reads it)."""
-        return self.root / "config.json"
-
-    @property
-    def launch_log(self) -> Path:
-        return self.root / "launch.log"
-
     def checkpoint(self, step: int) -> Path:
         return self.trainer / f"checkpoint-{step}"
 
@@ -111,28 +122,13 @@ class TrainLayout:
 
 
 @dataclass(frozen=True)
-class PPOLayout:
+class PPOLayout(_StageFolder):
     """cogstar's PPO folder: one ``step_XXXXXX`` checkpoint every ``save_every`` steps."""
-
-    root: Path
-
-    @property
-    def metrics(self) -> Path:
-        """One JSON line per step."""
-        return self.root / "metrics.jsonl"
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config.json"
 
     @property
     def run_info(self) -> Path:
         """Precision, distributed type, processes and device of the last start."""
         return self.root / "run.json"
-
-    @property
-    def launch_log(self) -> Path:
-        return self.root / "launch.log"
 
     def step(self, step: int) -> Path:
         return self.root / _step_name(step)
@@ -152,11 +148,10 @@ class PPOLayout:
 
 
 @dataclass(frozen=True)
-class RLLayout:
+class RLLayout(_StageFolder):
     """The RL stage's folder, named after its algorithm (``ppo`` or ``grpo``)."""
 
-    root: Path
-    algorithm: str
+    algorithm: str = "ppo"
 
     @property
     def ppo(self) -> PPOLayout:
@@ -166,18 +161,6 @@ class RLLayout:
     def trainer(self) -> TrainLayout:
         """GRPO runs in a Hugging Face Trainer."""
         return TrainLayout(self.root)
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.jsonl"
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config.json"
-
-    @property
-    def launch_log(self) -> Path:
-        return self.root / "launch.log"
 
     def policy(self, step: int) -> Path:
         """The policy saved at RL step ``step``."""

@@ -46,7 +46,7 @@ from cogstar.study.stages import stage_keys  # noqa: E402
 from cogstar.study.sweep import expand_cells  # noqa: E402
 from cogstar.train.base import base_model  # noqa: E402
 from loopback import openai_server  # noqa: E402
-from micro import DATA_AND_MODEL, RL_AND_EVAL  # noqa: E402
+from micro import DATA_AND_MODEL, RL_AND_EVAL, TRAINING  # noqa: E402
 
 SPEC = """\
 [experiment]
@@ -74,14 +74,7 @@ base_url = "{url}"
 api_key_env = "none"
 
 [curation.training]
-max_steps = 2
-lr = 1e-3
-global_batch = 4
-micro_batch = 4
-max_length = 256
-save_steps = 1
-dtype = "float32"
-
+{training}
 {rl_and_eval}
 [sweep]
 condition = ["unprimed"]
@@ -138,6 +131,7 @@ def _write_spec(
             source=source,
             labeller=labeller,
             data_and_model=DATA_AND_MODEL,
+            training=TRAINING,
             rl_and_eval=RL_AND_EVAL,
         )
     )

@@ -21,7 +21,7 @@ from cogstar.errors import StageError  # noqa: E402
 from cogstar.study.progress import Reporter  # noqa: E402
 from cogstar.study.rundir import RunDir  # noqa: E402
 from cogstar.study.runner import run_experiment  # noqa: E402
-from micro import DATA_AND_MODEL, RL_AND_EVAL  # noqa: E402
+from micro import DATA_AND_MODEL, RL_AND_EVAL, TRAINING  # noqa: E402
 
 MICRO = """\
 [experiment]
@@ -35,14 +35,7 @@ validation = 0
 budget = 200
 
 [sft]
-max_steps = 2
-lr = 1e-3
-global_batch = 4
-micro_batch = 4
-max_length = 256
-save_steps = 1
-dtype = "float32"
-
+{training}
 {rl_and_eval}
 [sweep]
 condition = ["unprimed", "all_strategies"]
@@ -54,7 +47,12 @@ STEPS = (0, 1, 2)
 def _spec(tmp: Path) -> Path:
     path = tmp / "micro.toml"
     path.write_text(
-        MICRO.format(out=tmp / "runs", data_and_model=DATA_AND_MODEL, rl_and_eval=RL_AND_EVAL)
+        MICRO.format(
+            out=tmp / "runs",
+            data_and_model=DATA_AND_MODEL,
+            training=TRAINING,
+            rl_and_eval=RL_AND_EVAL,
+        )
     )
     return path
 

@@ -53,14 +53,13 @@ from cogstar.config import (
     Loc,
     Problem,
     Sources,
+    apply_overrides,
     closest,
     is_loading,
     keypath,
-    parse_value,
     problems_of,
     read_config_file,
     round_up,
-    set_path,
     toml_key,
     toml_value,
     unknown_in_path,
@@ -406,15 +405,6 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _override_path(key: str) -> tuple[str, ...] | None:
-    parts = tuple(p.strip() for p in key.split("."))
-    if not parts or not all(parts):
-        return None
-    if parts[0] == "sweep" and len(parts) > 1:
-        return ("sweep", ".".join(parts[1:]))
-    return parts
-
-
 def _given_seeds(data: dict[str, Any], sources: Sources) -> list[str]:
     """Refuse (and remove) a seed written in a stochastic stage's section."""
     lines = []
@@ -474,29 +464,7 @@ def load_spec(
             "fix: write lists and tables as JSON, e.g. COGSTAR_DATA__SIZES='[3, 4]'"
         )
 
-    for item in overrides:
-        key, eq, raw = item.partition("=")
-        target = _override_path(key) if eq else None
-        if target is None:
-            lines.append(
-                f"{sources.file} (--set {item}): {key.strip() or '(empty)'}: not of the form "
-                "KEY=VALUE with a dotted KEY; fix: write e.g. --set ppo.steps=20"
-            )
-            continue
-        if target in MOVED:
-            lines.append(
-                f"{sources.file} (--set {item}): {'.'.join(target)}: this key was removed; "
-                f"fix: {MOVED[target]}"
-            )
-            continue
-        wrong = unknown_in_path(Spec, target) if target[0] != "sweep" else None
-        if wrong is not None:
-            lines.append(
-                f"{sources.file} (--set {item}): {'.'.join(target)}: {wrong[0]}; fix: {wrong[1]}"
-            )
-            continue
-        set_path(data, target, parse_value(raw.strip()))
-        sources.origin[target] = f"--set {item}"
+    lines += apply_overrides(data, overrides, Spec, sources, moved=MOVED)
 
     lines += _given_seeds(data, sources)
     for key in [k for k in data if k.startswith("_")]:  # BaseSettings would take it as an option
