@@ -105,6 +105,18 @@ def test_every_stage_is_done_and_reported(whole: Path) -> None:
         assert rows and not test & {(tuple(sorted(r["numbers"])), r["target"]) for r in rows}
 
 
+def test_cogstar_score_reads_the_runs_own_completions(
+    whole: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cogstar.cli import main
+
+    for step in STEPS:
+        rows = whole / "all_strategies" / "eval" / f"step_{step:06d}.jsonl"
+        summary = json.loads(rows.with_name(f"step_{step:06d}.summary.json").read_text())
+        assert main(["score", str(rows)]) == 0
+        assert f"accuracy {summary['accuracy']:.4f}" in capsys.readouterr().out
+
+
 def test_rerun_redoes_nothing(whole: Path, capsys: pytest.CaptureFixture[str]) -> None:
     before = _results(whole, "all_strategies")
     spec = whole.parent.parent / "micro.toml"
