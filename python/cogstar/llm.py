@@ -50,6 +50,7 @@ from pydantic import Field
 
 from cogstar.config import StageConfig
 from cogstar.errors import ArgumentError, LLMError
+from cogstar.io import atomic_write_text
 
 __all__ = [
     "AnthropicBackend",
@@ -243,10 +244,7 @@ class Backend:
         path = self._cache_path(key)
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps({**asdict(reply), "cached": False}), encoding="utf-8")
-        os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
+        atomic_write_text(path, json.dumps({**asdict(reply), "cached": False}))
 
     # -- sending ----------------------------------------------------------------------
     def _wait_for_rate_slot(self) -> None:

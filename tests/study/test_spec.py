@@ -425,6 +425,15 @@ def test_env_defaults_to_the_process_environment(
     assert Spec(experiment={"name": "x"}).ppo.steps == 7  # type: ignore[arg-type]
 
 
+def test_direct_construction_takes_config_objects_and_derives_their_seeds() -> None:
+    spec = Spec(experiment={"name": "x", "seed": 3}, ppo=PPOConfig(steps=5))  # type: ignore[arg-type]
+    assert (
+        spec.ppo.steps == 5 and spec.ppo.seed == Spec(experiment={"name": "x", "seed": 3}).ppo.seed
+    )  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"ppo.seed \(7\) is derived from experiment.seed"):
+        Spec(experiment={"name": "x"}, ppo=PPOConfig(seed=7))  # type: ignore[arg-type]
+
+
 def test_direct_construction_runs_the_same_checks() -> None:
     with pytest.raises(ValueError, match=r"ppo\n.*actor_minibatch_prompts: 100 does not divide"):
         Spec(experiment={"name": "x"}, ppo={"actor_minibatch_prompts": 100})  # type: ignore[arg-type]

@@ -61,7 +61,6 @@ generated sample corpus.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -395,31 +394,15 @@ def _usage_since(before: Mapping[str, float], usage: Usage) -> Usage:
 
 
 class _Appender:
-    """Appends labels to a JSONL file, one fsync per batch.
-
-    The first row of a call goes through :func:`cogstar.study.rundir.append_jsonl`, which cuts a torn
-    last line left by a killed run; later batches are plain appends (a kill in the middle of
-    one leaves at most a torn last line, which the next run cuts the same way).
-    """
+    """Appends labels to a JSONL file, one fsync per batch (:func:`cogstar.io.append_jsonl`,
+    which cuts a torn last line left by a killed run first)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.mended = False
 
     def write(self, labels: Sequence[Label]) -> None:
-        rows = [label.to_json() for label in labels]
-        if not rows:
-            return
-        if not self.mended:
-            append_jsonl(self.path, rows[0])
-            rows = rows[1:]
-            self.mended = True
-        if rows:
-            data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-            with self.path.open("ab") as f:
-                f.write(data.encode("utf-8"))
-                f.flush()
-                os.fsync(f.fileno())
+        if labels:
+            append_jsonl(self.path, *(label.to_json() for label in labels))
 
 
 def label_documents(

@@ -24,7 +24,6 @@ the row's 0-based index in the source (local paths as given: pass the same spell
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cogstar.errors import ArgumentError, DataError
+from cogstar.io import iter_jsonl
 from cogstar.pretrain import Document
 from cogstar.pretrain.sample import sample_math_corpus
 
@@ -191,25 +191,9 @@ def _row_id(row: dict[str, Any], source: str, index: int) -> str:
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                row = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as err:
-                raise DataError(f"{where}: not UTF-8 (byte {err.start + 1})") from None
-            except json.JSONDecodeError as err:
-                raise DataError(
-                    f"{where}: invalid JSON ({err.msg} at column {err.colno}); fix or delete "
-                    "that line"
-                ) from None
-            if not isinstance(row, dict):
-                raise DataError(
-                    f"{where}: a JSON {type(row).__name__} where an object was expected"
-                )
-            yield where, row
+    """The objects of a JSONL file, by :func:`cogstar.io.iter_jsonl`'s rules."""
+    for number, row in iter_jsonl(path, "fix or delete that line"):
+        yield f"{path}:{number}", row
 
 
 def _parquet_rows(path: Path, text_field: str) -> Iterator[tuple[str, dict[str, Any]]]:

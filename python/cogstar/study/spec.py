@@ -291,8 +291,8 @@ def _with_seeds(data: dict[str, Any], replicate: int) -> dict[str, Any]:
         node = out
         for key in path:
             child = node.get(key, {})
-            if isinstance(child, BaseModel):
-                child = child.model_dump()
+            if isinstance(child, BaseModel):  # a config passed as an object: what it was given
+                child = child.model_dump(exclude_unset=True)
             if not isinstance(child, dict):
                 break  # not a table: its own error follows
             node[key] = child = dict(child)
