@@ -197,7 +197,7 @@ def test_jsonl_missing_or_wrong_text_field(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r":1: field 'text' is a list, not a string"):
         list(iter_documents(path))
     _write_jsonl(path, [[1, 2]])
-    with pytest.raises(DataError, match=r":1: a JSON list where an object was expected"):
+    with pytest.raises(DataError, match=r":1: a JSON array where an object was expected"):
         list(iter_documents(path))
 
 
