@@ -36,8 +36,9 @@ __all__ = ["EvalConfig", "EvalResult", "evaluate", "pass_at_k", "summary_path"]
 class EvalConfig(StageConfig):
     """How each checkpoint is evaluated on the test set: ``samples`` per puzzle at
     ``temperature`` (or ``greedy``), at most ``max_new_tokens``, ``batch_size`` prompts at a
-    time, pass@k for each ``k``; ``dtype`` on a GPU (a CPU runs float32). ``seed`` (the
-    sampling) is derived from ``[experiment].seed`` in a study. ``every`` is the study's
+    time, pass@k for each ``k``; ``dtype`` on a GPU (a CPU runs float32); ``rollout`` the
+    sampler (``fast``: :mod:`cogstar.train.ppo.fast_rollout`; ``hf``: ``model.generate``, any
+    model). ``seed`` (the sampling) is derived from ``[experiment].seed`` in a study. ``every`` is the study's
     schedule: evaluate the checkpoint every that many RL steps (and at step 0 and the last
     step); it decides which evaluations exist, not what one of them computes."""
 
@@ -52,6 +53,7 @@ class EvalConfig(StageConfig):
     k: list[int] = Field(default_factory=lambda: [1], min_length=1)
     seed: int = Field(default=0, ge=0)
     dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+    rollout: Literal["fast", "hf"] = "fast"
     every: int = Field(default=10, ge=1)
 
     def problems(self) -> list[Problem]:
@@ -111,6 +113,7 @@ def evaluate(
     import torch
 
     from cogstar.train.models import load_policy
+    from cogstar.train.ppo.fast_rollout import FastRollout
     from cogstar.train.ppo.rollout import HFRollout, decode_responses, encode_prompts
 
     config = config if config is not None else EvalConfig()
@@ -120,13 +123,25 @@ def evaluate(
             model, dtype=config.dtype if device == "cuda" else "float32", device=device
         )
     tokenizer.padding_side = "left"
-    engine = HFRollout(
-        model,
-        tokenizer,
-        max_new_tokens=config.max_new_tokens,
-        temperature=config.temperature,
-        greedy=config.greedy,
-    )
+    engine: HFRollout | FastRollout
+    if config.rollout == "fast":
+        engine = FastRollout(
+            model,
+            tokenizer,
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            greedy=config.greedy,
+            seed=config.seed,
+            setting="eval.rollout",
+        )
+    else:
+        engine = HFRollout(
+            model,
+            tokenizer,
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            greedy=config.greedy,
+        )
     items = [(i, p) for i, p in enumerate(puzzles) for _ in range(config.samples)]
     torch.manual_seed(config.seed)
     start = time.perf_counter()

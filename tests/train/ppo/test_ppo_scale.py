@@ -126,6 +126,7 @@ def test_deepspeed_needs_whole_micro_batches() -> None:
         critic_minibatch_prompts=4,
         samples_per_prompt=4,
         micro_batch=4,
+        rollout="hf",
     )
     fits.check_launch(2, deepspeed=True, sharded=True)
     assert fits.minibatch_rows("actor", 2) == 8
@@ -138,6 +139,7 @@ def test_deepspeed_needs_whole_micro_batches() -> None:
             critic_minibatch_prompts=4,
             samples_per_prompt=4,
             micro_batch=3,
+            rollout="hf",
         ).check_launch(2, deepspeed=True, sharded=True)
     with pytest.raises(
         ConfigError, match=r"ppo\.prompts_per_step: 8 is not a multiple of .* \(3\)"
@@ -150,9 +152,12 @@ def test_vllm_rollouts_are_refused_under_sharding() -> None:
         rollout="vllm", prompts_per_step=8, actor_minibatch_prompts=8, critic_minibatch_prompts=8
     )
     vllm.check_launch(1, deepspeed=False, sharded=False)
-    with pytest.raises(ConfigError, match=r'ppo\.rollout: "vllm" runs on one GPU or under DDP'):
+    with pytest.raises(ConfigError, match=r'ppo\.rollout: "vllm" runs on one device or under DDP'):
         vllm.check_launch(1, deepspeed=False, sharded=True)
-    with pytest.raises(ValueError, match=r"rollout\n.*Input should be 'hf' or 'vllm'"):
+    with pytest.raises(ConfigError, match=r'ppo\.rollout: "fast" runs on one device or under DDP'):
+        PPOConfig(prompts_per_step=8, actor_minibatch_prompts=8, critic_minibatch_prompts=8
+                  ).check_launch(1, deepspeed=False, sharded=True)  # fmt: skip
+    with pytest.raises(ValueError, match=r"rollout\n.*Input should be 'fast', 'hf' or 'vllm'"):
         PPOConfig(rollout="sglang")  # type: ignore[arg-type]
 
 

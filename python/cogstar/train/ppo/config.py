@@ -20,9 +20,10 @@ class PPOConfig(StageConfig):
     actor and the critic are updated on mini-batches of ``actor_minibatch_prompts`` and
     ``critic_minibatch_prompts`` prompts (with all their samples), ``micro_batch`` sequences
     per forward/backward (memory, not maths). ``dtype`` is the GPU compute dtype (autocast
-    over fp32 master weights; a CPU runs fp32); ``rollout`` is the sampling engine (``hf``:
-    ``model.generate``; ``vllm``: a colocated vLLM engine on GPU, ``vllm_gpu_memory`` its
-    share of the GPU). ``seed`` (sampling, mini-batch order, the puzzle order; the
+    over fp32 master weights; a CPU runs fp32); ``rollout`` is the sampling engine (``fast``:
+    cogstar's batched sampler for Qwen2/Llama-style models, :mod:`~cogstar.train.ppo.fast_rollout`;
+    ``hf``: ``model.generate``, any model; ``vllm``: a colocated vLLM engine on GPU,
+    ``vllm_gpu_memory`` its share of the GPU). ``seed`` (sampling, mini-batch order, the puzzle order; the
     value head starts at zero) is derived from ``[experiment].seed`` in a study.
     """
 
@@ -51,7 +52,7 @@ class PPOConfig(StageConfig):
     save_every: int = Field(default=10, ge=1)
     seed: int = Field(default=0, ge=0)
     dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
-    rollout: Literal["hf", "vllm"] = "hf"
+    rollout: Literal["fast", "hf", "vllm"] = "fast"
     vllm_gpu_memory: float = Field(default=0.3, gt=0, lt=1)
 
     def problems(self) -> list[Problem]:
@@ -105,10 +106,11 @@ class PPOConfig(StageConfig):
                         f"each process sees ({rows} sequences)",
                         f"use a divisor of {rows}",
                     )
-        if self.rollout == "vllm" and sharded:
+        if self.rollout in ("vllm", "fast") and sharded:
             bad(
                 "rollout",
-                '"vllm" runs on one GPU or under DDP, not under FSDP or DeepSpeed',
+                f'"{self.rollout}" runs on one device or under DDP, not under FSDP or DeepSpeed '
+                "(it reads whole weight tensors)",
                 'use rollout = "hf" with a sharded launch',
             )
         if lines:

@@ -218,7 +218,7 @@ def run_ppo(
     if trackers:
         acc.init_trackers("cogstar-ppo", config=settings.model_dump(mode="json"))
     engine = _engine(settings, model, tok, rank=rank, synced=dist.fsdp_launched() and world > 1)
-    if resume is not None and hasattr(engine, "calls"):  # vLLM: per-request seeds go on
+    if resume is not None and hasattr(engine, "calls"):  # fast, vLLM: their seeds go on
         engine.calls = int(state.get("rollout_calls", 0))
     n = len(puzzles)
     per = settings.prompts_per_step
@@ -237,14 +237,14 @@ def run_ppo(
         texts = [rl_prompt(p.numbers, p.target) for p in chosen]
         prompt_ids, prompt_mask = encode_prompts(tok, texts, acc.device, settings.max_prompt_tokens)
         # 1. rollout
+        # model.generate runs micro-batches; the fast and vLLM engines batch every prompt of
+        # this process at once
+        chunk = settings.micro_batch if settings.rollout == "hf" else len(texts)
         with dist.generation_model(actor, acc) as policy:
             engine.sync_weights(policy)
             parts = [
-                engine.generate(
-                    prompt_ids[i : i + settings.micro_batch],
-                    prompt_mask[i : i + settings.micro_batch],
-                )
-                for i in range(0, len(texts), settings.micro_batch)
+                engine.generate(prompt_ids[i : i + chunk], prompt_mask[i : i + chunk])
+                for i in range(0, len(texts), chunk)
             ]
         width = max(b.response_ids.shape[1] for b in parts)
 
@@ -444,6 +444,16 @@ def _engine(settings: PPOConfig, model: str | Path, tok: Any, *, rank: int, sync
             seed=settings.seed + rank,
             dtype=settings.dtype,
             gpu_memory_utilization=settings.vllm_gpu_memory,
+        )
+    if settings.rollout == "fast":
+        from cogstar.train.ppo.fast_rollout import FastRollout
+
+        return FastRollout(
+            None,
+            tok,
+            max_new_tokens=settings.max_response_tokens,
+            temperature=settings.temperature,
+            seed=settings.seed + rank,
         )
     return HFRollout(
         None,
