@@ -81,3 +81,42 @@ def test_sft_settings_errors(tiny_dir: Path, tmp_path: Path) -> None:
         SFTConfig(global_batch=10, micro_batch=4)
     with pytest.raises(ValueError, match="no priming records"):
         run_sft(tiny_dir, [], tmp_path / "x")
+
+
+def test_batches_grouped_by_length_cost_their_real_tokens_and_keep_the_loss(
+    tiny_dir: Path,
+) -> None:
+    """``batching = "by_length"``: the trainer's batches hold records of about one length, so
+    they carry far less padding; and padding never changes a batch's loss (the loss of a
+    batch padded to its longest record equals the loss of the same batch padded to 2048)."""
+    from trl import SFTTrainer
+
+    from cogstar.train.sft import records_dataset, trainer_config
+
+    records = build_priming_set("all_strategies", priming_puzzles(64, seed=3))
+    model, tok = models.load_policy(tiny_dir, dtype="float32")
+    pads = {}
+    for batching in ("random", "by_length"):
+        config = SFTConfig(global_batch=8, micro_batch=8, max_length=1024, batching=batching)
+        trainer = SFTTrainer(
+            model=model,
+            args=trainer_config(config, tiny_dir / "unused", completion_only=True),
+            train_dataset=records_dataset(records),
+            processing_class=tok,
+        )
+        batches = list(trainer.get_train_dataloader())
+        pads[batching] = sum(int((b["attention_mask"] == 0).sum()) for b in batches)
+        if batching == "by_length":
+            batch = batches[0]
+    assert pads["by_length"] * 1.5 < pads["random"]  # (transformers' sampler sorts groups)
+    collate = trainer.data_collator
+    rows = [trainer.train_dataset[i] for i in range(4)]
+    tight = collate(rows)
+    collate.pad_to_multiple_of = 2048
+    wide = collate(rows)
+    assert wide["input_ids"].shape[1] == 2048 > tight["input_ids"].shape[1]
+    with torch.no_grad():
+        losses = [model(**{k: v for k, v in b.items() if k != "completion_mask"}).loss
+                  for b in (tight, wide)]  # fmt: skip
+    assert losses[0].item() == pytest.approx(losses[1].item(), rel=1e-5)
+    assert batch["input_ids"].shape[0] == 8

@@ -55,7 +55,11 @@ Dtype = Literal["float32", "bfloat16", "float16"]
 class SFTConfig(StageConfig):
     """SFT hyper-parameters; the defaults are the paper's. ``max_steps > 0`` overrides
     ``epochs``; ``dtype`` is the model's dtype on a GPU (a CPU trains in float32); ``seed``
-    (data order, dropout) is derived from ``[experiment].seed`` in a study."""
+    (data order, dropout) is derived from ``[experiment].seed`` in a study. ``batching``:
+    ``by_length`` draws each batch from records of about the same length (transformers'
+    length-grouped sampler: shuffled, then sorted by length within groups of up to 50 batches,
+    fewer on small sets), so a batch's padding, and its cost, follow its real tokens;
+    ``random`` draws them at random, as TRL does by default."""
 
     SECTION = "sft"
 
@@ -71,6 +75,7 @@ class SFTConfig(StageConfig):
     save_steps: int = Field(default=50, ge=1)
     seed: int = Field(default=0, ge=0)
     dtype: Dtype = "bfloat16"
+    batching: Literal["by_length", "random"] = "by_length"
 
     def problems(self) -> list[Problem]:
         found = Found()
@@ -137,6 +142,9 @@ def trainer_config(config: SFTConfig, out: Path, *, completion_only: bool, **ove
         "max_length": config.max_length,
         "completion_only_loss": completion_only,
         "packing": False,  # one record per sequence, as priming and RL see it
+        "train_sampling_strategy": "group_by_length"
+        if config.batching == "by_length"
+        else "random",
         "save_strategy": "steps",
         "save_steps": config.save_steps,
         "save_total_limit": 2,

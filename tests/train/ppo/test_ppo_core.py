@@ -148,3 +148,54 @@ def test_entropy_and_explained_variance() -> None:
     assert explained_variance(ret, ret, m).item() == pytest.approx(1.0)
     # V = 0 explains nothing: Var(R - 0) / Var(R) = 1
     assert explained_variance(torch.zeros_like(ret), ret, m).item() == pytest.approx(0.0)
+
+
+def test_lean_logprobs_equal_the_full_logits_computation() -> None:
+    """token_logprobs keeps only the response positions' logits and takes the fp32
+    log-softmax in chunks (recomputed in the backward pass); values and gradients equal the
+    plain computation over every position's full-vocabulary logits."""
+    from transformers import AutoModelForCausalLM
+
+    from cogstar.train import tiny
+    from cogstar.train.ppo.rollout import Batch, token_logprobs
+
+    tok = tiny.tiny_tokenizer()
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(tiny.tiny_config(tok))
+    prompt = torch.randint(5, 300, (3, 9))
+    prompt_mask = torch.ones_like(prompt)
+    prompt_mask[0, :3] = 0  # a left-padded row
+    response = torch.randint(5, 300, (3, 11))
+    response_mask = torch.ones(3, 11)
+    response_mask[1, 7:] = 0
+    batch = Batch(prompt, prompt_mask, response, response_mask)
+    weights = torch.randn(3, 11)
+
+    def plain() -> tuple[torch.Tensor, torch.Tensor]:
+        attn = batch.attention_mask
+        logits = (
+            model(
+                input_ids=batch.input_ids,
+                attention_mask=attn,
+                position_ids=(attn.cumsum(1) - 1).clamp(min=0),
+            )
+            .logits[:, 8:-1]
+            .float()
+            / 0.8
+        )
+        logp = torch.log_softmax(logits, dim=-1)
+        return logp.gather(-1, response.unsqueeze(-1)).squeeze(-1), entropy_from_logits(logits)
+
+    results = []
+    for compute in (plain, lambda: token_logprobs(model, batch, 0.8, True, chunk=4)):
+        model.zero_grad()
+        lp, ent = compute()
+        assert ent is not None
+        ((lp * weights).sum() + ent.sum()).backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        results.append((lp.detach(), ent.detach(), grads))
+    (lp1, ent1, g1), (lp2, ent2, g2) = results
+    assert torch.allclose(lp1, lp2, atol=1e-6) and torch.allclose(ent1, ent2, atol=1e-6)
+    assert len(g1) == len(g2)
+    for a, b in zip(g1, g2, strict=True):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)

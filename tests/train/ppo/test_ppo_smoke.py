@@ -83,3 +83,26 @@ def test_ppo_settings_errors() -> None:
         PPOConfig(prompts_per_step=8, actor_minibatch_prompts=3, critic_minibatch_prompts=8)
     with pytest.raises(ValueError, match=r"reward_mode\n.*Input should be 'tinyzero' or 'strict'"):
         PPOConfig(reward_mode="exact")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("rollout", "calls"), [("fast", 1), ("hf", 2)])
+def test_a_step_samples_all_its_prompts_in_one_engine_call(  # type: ignore[no-untyped-def]
+    policy: Path, puzzles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rollout: str, calls: int
+) -> None:
+    """The batched engines (fast, vLLM) get every prompt of the step at once; only
+    model.generate runs ``micro_batch`` rows at a time (8 rows, micro-batch 4: two calls)."""
+    from cogstar.train.ppo import fast_rollout
+    from cogstar.train.ppo import rollout as hf
+
+    engine = fast_rollout.FastRollout if rollout == "fast" else hf.HFRollout
+    seen: list[int] = []
+    generate = engine.generate
+
+    def counting(self, prompt_ids, prompt_mask):  # type: ignore[no-untyped-def]
+        seen.append(prompt_ids.shape[0])
+        return generate(self, prompt_ids, prompt_mask)
+
+    monkeypatch.setattr(engine, "generate", counting)
+    config = SETTINGS.model_copy(update={"steps": 1, "rollout": rollout})
+    run_ppo(policy, puzzles, tmp_path / rollout, config)
+    assert len(seen) == calls and sum(seen) == 8

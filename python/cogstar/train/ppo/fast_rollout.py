@@ -219,12 +219,16 @@ class FastRollout:
             # keys are cached transposed, [rows, kv heads, head dim, columns], so the scores'
             # matmul reads them in order
             keys[i][:, :, :, start:end] = _rotate(k, cos, sin).transpose(-1, -2)
-            values[i][:, :, start:end] = v.view(rows, n, self.kv_heads, self.head_dim).transpose(1, 2)
+            values[i][:, :, start:end] = v.view(rows, n, self.kv_heads, self.head_dim).transpose(
+                1, 2
+            )
             if n == 1:  # one query a row: plain matmuls beat the fused kernel's set-up
                 # [rows, kv heads, groups, head dim] @ [rows, kv heads, head dim, end]
                 scores = q.view(rows, self.kv_heads, groups, self.head_dim) @ keys[i][..., :end]
                 scores = (scores * self.head_dim**-0.5).masked_fill(~mask, float("-inf"))
-                attn = (scores.softmax(dim=-1) @ values[i][:, :, :end]).view(rows, self.heads, 1, -1)
+                attn = (scores.softmax(dim=-1) @ values[i][:, :, :end]).view(
+                    rows, self.heads, 1, -1
+                )
             else:
                 attn = F.scaled_dot_product_attention(
                     q,

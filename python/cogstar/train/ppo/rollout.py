@@ -150,22 +150,55 @@ def decode_responses(tokenizer: Any, batch: Batch) -> list[str]:
     return texts
 
 
+def _chunk_logprobs(
+    logits: Tensor, tokens: Tensor, temperature: float, with_entropy: bool
+) -> tuple[Tensor, Tensor]:
+    """Log-probabilities of ``tokens`` and the entropy, from one chunk of logits (fp32 here
+    only)."""
+    logp = torch.log_softmax(logits.float() / temperature, dim=-1)
+    lp = logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    ent = -(logp.exp() * logp).sum(dim=-1) if with_entropy else lp.new_zeros(())
+    return lp, ent
+
+
 def token_logprobs(
-    model: Any, batch: Batch, temperature: float = 1.0, with_entropy: bool = False
+    model: Any,
+    batch: Batch,
+    temperature: float = 1.0,
+    with_entropy: bool = False,
+    chunk: int = 128,
 ) -> tuple[Tensor, Tensor | None]:
     """Log-probabilities of the response tokens under ``model`` (logits / temperature).
 
-    Returns ``(logprobs [B, T], entropy [B, T] or None)``.
+    Returns ``(logprobs [B, T], entropy [B, T] or None)``. Lean on memory: the model computes
+    logits only where a response token is predicted (``logits_to_keep``, positions
+    ``P-1 .. L-2``), and the fp32 log-softmax runs ``chunk`` positions at a time, so the fp32
+    ``[B, T, vocab]`` tensor never exists whole; under autograd each chunk is recomputed in
+    the backward pass instead of kept (activation checkpointing of the softmax alone).
     """
-    from cogstar.train.ppo.core import entropy_from_logits
+    from torch.utils.checkpoint import checkpoint
 
     input_ids = batch.input_ids
     attn = batch.attention_mask
-    p = batch.prompt_ids.shape[1]
+    width = batch.response_ids.shape[1]
     position_ids = (attn.cumsum(dim=1) - 1).clamp(min=0)
-    logits = model(input_ids=input_ids, attention_mask=attn, position_ids=position_ids).logits
-    logits = logits[:, p - 1 : -1].float() / temperature  # predicts response tokens
-    logp = torch.log_softmax(logits, dim=-1)
-    lp = logp.gather(-1, batch.response_ids.unsqueeze(-1)).squeeze(-1)
-    ent = entropy_from_logits(logits) if with_entropy else None
-    return lp, ent
+    logits = model(
+        input_ids=input_ids,
+        attention_mask=attn,
+        position_ids=position_ids,
+        logits_to_keep=width + 1,
+    ).logits[:, :-1]  # [B, T, V]: position P-1+t predicts response token t
+    grad = torch.is_grad_enabled() and logits.requires_grad
+    lps, ents = [], []
+    for start in range(0, width, chunk):
+        part = logits[:, start : start + chunk]
+        tokens = batch.response_ids[:, start : start + chunk]
+        if grad:
+            lp, ent = checkpoint(
+                _chunk_logprobs, part, tokens, temperature, with_entropy, use_reentrant=False
+            )
+        else:
+            lp, ent = _chunk_logprobs(part, tokens, temperature, with_entropy)
+        lps.append(lp)
+        ents.append(ent)
+    return torch.cat(lps, dim=1), (torch.cat(ents, dim=1) if with_entropy else None)
