@@ -89,16 +89,14 @@ def test_batches_grouped_by_length_cost_their_real_tokens_and_keep_the_loss(
     """``batching = "by_length"``: the trainer's batches hold records of about one length, so
     they carry far less padding; and padding never changes a batch's loss (the loss of a
     batch padded to its longest record equals the loss of the same batch padded to 2048)."""
-    from trl import SFTTrainer
-
-    from cogstar.train.sft import records_dataset, trainer_config
+    from cogstar.train.sft import records_dataset, trainer_class, trainer_config
 
     records = build_priming_set("all_strategies", priming_puzzles(64, seed=3))
     model, tok = models.load_policy(tiny_dir, dtype="float32")
     pads = {}
     for batching in ("random", "by_length"):
         config = SFTConfig(global_batch=8, micro_batch=8, max_length=1024, batching=batching)
-        trainer = SFTTrainer(
+        trainer = trainer_class(config)(
             model=model,
             args=trainer_config(config, tiny_dir / "unused", completion_only=True),
             train_dataset=records_dataset(records),
@@ -108,7 +106,7 @@ def test_batches_grouped_by_length_cost_their_real_tokens_and_keep_the_loss(
         pads[batching] = sum(int((b["attention_mask"] == 0).sum()) for b in batches)
         if batching == "by_length":
             batch = batches[0]
-    assert pads["by_length"] * 1.5 < pads["random"]  # (transformers' sampler sorts groups)
+    assert pads["by_length"] * 5 < pads["random"]
     collate = trainer.data_collator
     rows = [trainer.train_dataset[i] for i in range(4)]
     tight = collate(rows)

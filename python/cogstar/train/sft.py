@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +39,7 @@ from cogstar.io import Record, publish_dir, read_records
 from cogstar.layout import TrainLayout
 
 __all__ = [
+    "LengthGroupedBatches",
     "SFTConfig",
     "main",
     "records_dataset",
@@ -46,6 +47,7 @@ __all__ = [
     "stage_cli",
     "train_on_records",
     "train_to_final",
+    "trainer_class",
     "trainer_config",
 ]
 
@@ -56,10 +58,9 @@ class SFTConfig(StageConfig):
     """SFT hyper-parameters; the defaults are the paper's. ``max_steps > 0`` overrides
     ``epochs``; ``dtype`` is the model's dtype on a GPU (a CPU trains in float32); ``seed``
     (data order, dropout) is derived from ``[experiment].seed`` in a study. ``batching``:
-    ``by_length`` draws each batch from records of about the same length (transformers'
-    length-grouped sampler: shuffled, then sorted by length within groups of up to 50 batches,
-    fewer on small sets), so a batch's padding, and its cost, follow its real tokens;
-    ``random`` draws them at random, as TRL does by default."""
+    ``by_length`` draws each batch from records of about the same length
+    (:class:`LengthGroupedBatches`), so a batch's padding, and its cost, follow its real
+    tokens; ``random`` draws them at random, as TRL does by default."""
 
     SECTION = "sft"
 
@@ -110,6 +111,56 @@ class SFTConfig(StageConfig):
         return max(1, math.ceil(self.epochs * math.ceil(records / self.global_batch)))
 
 
+class LengthGroupedBatches:
+    """A sampler of record indices, ``batch`` at a time, each batch of records of about one
+    length: the records are shuffled (seeded by ``seed`` and the epoch), cut into groups of
+    ``group`` batches, sorted by length within each group, cut into batches, and the batches
+    are shuffled. Deterministic per epoch, so a resumed run skips exactly the batches it saw."""
+
+    def __init__(self, lengths: Sequence[int], batch: int, *, seed: int, group: int = 50) -> None:
+        self.lengths, self.batch, self.seed, self.group = list(lengths), batch, seed, group
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        import torch
+
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator).tolist()
+        size = self.batch * self.group
+        batches = []
+        for start in range(0, len(order), size):
+            part = sorted(order[start : start + size], key=lambda i: -self.lengths[i])
+            batches += [part[i : i + self.batch] for i in range(0, len(part), self.batch)]
+        for b in torch.randperm(len(batches), generator=generator).tolist():
+            yield from batches[b]
+
+
+def trainer_class(config: SFTConfig) -> type:
+    """TRL's ``SFTTrainer``, or for ``batching = "by_length"`` one that draws its batches
+    with :class:`LengthGroupedBatches`."""
+    from trl.trainer.sft_trainer import SFTTrainer
+
+    if config.batching != "by_length":
+        return SFTTrainer
+
+    class Trainer(SFTTrainer):
+        """TRL's SFTTrainer drawing its batches with :class:`LengthGroupedBatches`."""
+
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            data: Any = train_dataset if train_dataset is not None else self.train_dataset
+            lengths = [len(ids) for ids in data["input_ids"]]
+            per_step = self.args.per_device_train_batch_size * self.args.gradient_accumulation_steps
+            return LengthGroupedBatches(lengths, per_step, seed=self.args.seed)
+
+    return Trainer
+
+
 def records_dataset(records: Sequence[Record]) -> Any:
     """A ``datasets.Dataset`` of prompt/completion pairs, as TRL's SFTTrainer takes them."""
     from datasets import Dataset  # type: ignore[import-untyped]
@@ -142,9 +193,6 @@ def trainer_config(config: SFTConfig, out: Path, *, completion_only: bool, **ove
         "max_length": config.max_length,
         "completion_only_loss": completion_only,
         "packing": False,  # one record per sequence, as priming and RL see it
-        "train_sampling_strategy": "group_by_length"
-        if config.batching == "by_length"
-        else "random",
         "save_strategy": "steps",
         "save_steps": config.save_steps,
         "save_total_limit": 2,
@@ -182,7 +230,6 @@ def train_on_records(
     import torch
     from transformers import TrainerCallback
     from transformers.trainer_callback import PrinterCallback
-    from trl.trainer.sft_trainer import SFTTrainer
 
     from cogstar.train.models import load_policy
 
@@ -215,7 +262,7 @@ def train_on_records(
             if on_log is not None:
                 on_log(entry)
 
-    trainer = SFTTrainer(
+    trainer = trainer_class(config)(
         model=policy,
         args=args,
         train_dataset=records_dataset(records),
