@@ -37,10 +37,12 @@ class Rates:
 
     pretrain_s_per_step: float = 0.4  # one step of 16 sequences x 256 tokens
     pretrain_tokens_per_step: int = 16 * 256
-    sft_s_per_sequence: float = 0.040  # one training sequence, forward + backward
-    ppo_s_per_step: float = 3.0  # one step of ...
-    ppo_reference_tokens: int = 16 * 4 * 96  # ... 16 prompts x 4 samples x 96 response tokens
-    eval_s_per_token: float = 0.0005  # one generated token, batch-amortised (priming_sweep)
+    # measured on the priming sweep (2026-12-04, 7 min 34 s in all): fast rollouts, SFT
+    # batched by length
+    sft_s_per_sequence: float = 0.020  # one training sequence, forward + backward
+    ppo_s_per_step: float = 2.6  # one step of ...
+    ppo_reference_tokens: int = 16 * 4 * 128  # ... 16 prompts x 4 samples x <= 128 tokens
+    eval_s_per_token: float = 0.00007  # per token of the budget (samples x max_new_tokens)
 
 
 TINY_CPU_RATES = Rates()
@@ -325,5 +327,5 @@ def render_plan(plan: Plan, console: Console) -> None:
     console.print(stages)
     console.print(
         "tokens are upper bounds (every response at its length limit); times are estimated for "
-        "the tiny model only, from cogstar.study.spec.TINY_CPU_RATES (a 2-core CPU)"
+        "the tiny model only, from cogstar.study.plan.TINY_CPU_RATES (a 2-core CPU)"
     )
