@@ -174,7 +174,7 @@ def test_loss_covers_the_prompt_too(base: Path, tmp_path: Path) -> None:
     config = trainer_config(SETTINGS, tmp_path, completion_only=False)
     assert config.completion_only_loss is False and config.packing is False
     trainer = SFTTrainer(
-        model=model, args=config, train_dataset=_dataset(records), processing_class=tok
+        model=model, args=config, train_dataset=_dataset(records, tok), processing_class=tok
     )
     row = trainer.train_dataset[0]
     prompt_ids = tok(records[0].prompt, add_special_tokens=False)["input_ids"]

@@ -52,7 +52,7 @@ def test_sft_trains_the_completion_and_saves_a_loadable_checkpoint(
 
 
 def test_sft_uses_completion_only_loss_with_eos(tiny_dir: Path) -> None:
-    """The TRL tokenization we rely on: prompt tokens masked, EOS closing the completion."""
+    """What TRL trains on from our records: prompt tokens masked, EOS closing the completion."""
     from trl import SFTConfig, SFTTrainer
 
     from cogstar.train.sft import records_dataset as _dataset
@@ -64,7 +64,7 @@ def test_sft_uses_completion_only_loss_with_eos(tiny_dir: Path) -> None:
         args=SFTConfig(
             output_dir="/tmp/unused", completion_only_loss=True, report_to=[], use_cpu=True
         ),
-        train_dataset=_dataset(records),
+        train_dataset=_dataset(records, tok),
         processing_class=tok,
     )
     row = trainer.train_dataset[0]
@@ -99,7 +99,7 @@ def test_batches_grouped_by_length_cost_their_real_tokens_and_keep_the_loss(
         trainer = trainer_class(config)(
             model=model,
             args=trainer_config(config, tiny_dir / "unused", completion_only=True),
-            train_dataset=records_dataset(records),
+            train_dataset=records_dataset(records, tok),
             processing_class=tok,
         )
         batches = list(trainer.get_train_dataloader())

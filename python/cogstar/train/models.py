@@ -69,7 +69,8 @@ def load_tokenizer(source: str | Path) -> PreTrainedTokenizerBase:
 
     A local folder with ``tokenizer.json``: loaded with ``AutoTokenizer`` and compared on
     probe strings with the raw file; if they differ (transformers replaced part of it), the
-    file itself is wrapped. A hub id goes through ``AutoTokenizer``.
+    file itself is wrapped. A hub id goes through ``AutoTokenizer``. Either way the result has
+    a pad token and pads on the left (see :func:`_ready`).
     """
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
@@ -98,8 +99,22 @@ def load_tokenizer(source: str | Path) -> PreTrainedTokenizerBase:
                 eos_token=cfg.get("eos_token", EOS),
                 pad_token=cfg.get("pad_token", PAD),
             )
-        return tok
-    return AutoTokenizer.from_pretrained(str(source))
+    else:
+        tok = AutoTokenizer.from_pretrained(str(source))
+    return _ready(tok, source)
+
+
+def _ready(tok: PreTrainedTokenizerBase, source: str | Path) -> PreTrainedTokenizerBase:
+    """The one rule for special tokens, applied wherever a tokenizer is loaded: a pad token
+    (EOS where the tokenizer has none, as Llama-3's), padding on the left (generation's
+    side; SFT switches to the right for its own batches). No stage adds a BOS: every
+    caller encodes with ``add_special_tokens=False``."""
+    if tok.eos_token is None:
+        raise DataError(f"{source}: the tokenizer has no EOS token; every stage ends on one")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    return tok
 
 
 def _looks_like_hub_id(source: str) -> bool:
@@ -124,9 +139,6 @@ def load_policy(
             f"{path}: no such model folder; rerun the stage that writes it, or give a hub id"
         )
     tok = load_tokenizer(source)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    tok.padding_side = "left"
     model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
         str(source), dtype=torch_dtype(dtype)
     )

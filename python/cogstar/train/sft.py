@@ -3,8 +3,8 @@
     from cogstar.train.sft import SFTConfig, run_sft
     final = run_sft("Qwen/Qwen2.5-3B", records, "runs/x/all_strategies/sft", SFTConfig())
 
-Loss on the completion tokens only, EOS appended to every completion, no BOS (TRL tokenizes
-with ``add_special_tokens=False``). Defaults follow the paper: 5 epochs, lr 1e-5, cosine with
+Loss on the completion tokens only, EOS appended to every completion, no BOS whatever the
+tokenizer adds by default (records are tokenized here, see :func:`records_dataset`). Defaults follow the paper: 5 epochs, lr 1e-5, cosine with
 10% warm-up, AdamW (0.9, 0.95), weight decay 0.01, global batch 64, max length 2,048.
 
 The result is one folder (``OUT/final``: model + tokenizer, written atomically) that the PPO
@@ -161,13 +161,32 @@ def trainer_class(config: SFTConfig) -> type:
     return Trainer
 
 
-def records_dataset(records: Sequence[Record]) -> Any:
-    """A ``datasets.Dataset`` of prompt/completion pairs, as TRL's SFTTrainer takes them."""
+def records_dataset(records: Sequence[Record], tokenizer: Any) -> Any:
+    """A ``datasets.Dataset`` of pre-tokenized prompt/completion records for TRL's SFTTrainer.
+
+    One rule for every tokenizer: no special tokens added (a Llama-3 tokenizer would otherwise
+    put ``<|begin_of_text|>`` in front, which PPO and evaluation prompts never have), EOS
+    appended, and ``completion_mask`` 1 from where ``prompt + completion`` leaves the prompt's
+    own tokens. Given ``input_ids``, TRL tokenizes nothing itself and builds the labels from
+    the mask (under ``completion_only_loss``).
+    """
     from datasets import Dataset  # type: ignore[import-untyped]
 
-    return Dataset.from_dict(
-        {"prompt": [r.prompt for r in records], "completion": [r.completion for r in records]}
-    )
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ArgumentError("the tokenizer has no EOS token; SFT appends one to every completion")
+    ids: list[list[int]] = []
+    masks: list[list[int]] = []
+    for r in records:
+        prompt = tokenizer(r.prompt, add_special_tokens=False)["input_ids"]
+        full = tokenizer(r.prompt + r.completion, add_special_tokens=False)["input_ids"] + [eos]
+        shared = next(
+            (i for i, (a, b) in enumerate(zip(prompt, full, strict=False)) if a != b),
+            min(len(prompt), len(full)),
+        )
+        ids.append(full)
+        masks.append([0] * shared + [1] * (len(full) - shared))
+    return Dataset.from_dict({"input_ids": ids, "completion_mask": masks})
 
 
 def trainer_config(config: SFTConfig, out: Path, *, completion_only: bool, **overrides: Any) -> Any:
@@ -265,8 +284,8 @@ def train_on_records(
     trainer = trainer_class(config)(
         model=policy,
         args=args,
-        train_dataset=records_dataset(records),
-        eval_dataset=records_dataset(eval_records) if eval_records else None,
+        train_dataset=records_dataset(records, tok),
+        eval_dataset=records_dataset(eval_records, tok) if eval_records else None,
         processing_class=tok,
         callbacks=[_Log()],
     )

@@ -305,7 +305,7 @@ def pretrain(
     )
     ids: list[int] = []
     for d in docs:
-        ids += tok(d)["input_ids"] + [tok.eos_token_id]
+        ids += tok(d, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
     data = torch.tensor(ids[: len(ids) // seq_len * seq_len]).view(-1, seq_len)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
     warm = max(1, steps // 20)

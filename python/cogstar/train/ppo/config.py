@@ -19,7 +19,9 @@ class PPOConfig(StageConfig):
     Each step samples ``samples_per_prompt`` responses to ``prompts_per_step`` puzzles; the
     actor and the critic are updated on mini-batches of ``actor_minibatch_prompts`` and
     ``critic_minibatch_prompts`` prompts (with all their samples), ``micro_batch`` sequences
-    per forward/backward (memory, not maths). ``dtype`` is the GPU compute dtype (autocast
+    per forward/backward (memory, not maths). The paper's verl run updated the actor on 128
+    prompts (512 responses, 2 updates a step) and the critic on 128 responses (32 prompts, 8
+    updates a step); both optimizers are AdamW with ``weight_decay`` 0.01, as verl's. ``dtype`` is the GPU compute dtype (autocast
     over fp32 master weights; a CPU runs fp32); ``rollout`` is the sampling engine (``fast``:
     cogstar's batched sampler for Qwen2/Llama-style models, :mod:`~cogstar.train.ppo.fast_rollout`;
     ``hf``: ``model.generate``, any model; ``vllm``: a colocated vLLM engine on GPU,
@@ -38,7 +40,7 @@ class PPOConfig(StageConfig):
     actor_lr: float = Field(default=1e-6, gt=0)
     critic_lr: float = Field(default=1e-5, gt=0)
     actor_minibatch_prompts: int = Field(default=128, ge=1)
-    critic_minibatch_prompts: int = Field(default=128, ge=1)
+    critic_minibatch_prompts: int = Field(default=32, ge=1)
     micro_batch: int = Field(default=16, ge=1)
     ppo_epochs: int = Field(default=1, ge=1)
     clip: float = Field(default=0.2, gt=0)
@@ -48,6 +50,7 @@ class PPOConfig(StageConfig):
     gamma: float = Field(default=1.0, ge=0, le=1)
     lam: float = Field(default=1.0, ge=0, le=1)
     grad_clip: float = Field(default=1.0, gt=0)
+    weight_decay: float = Field(default=0.01, ge=0)
     reward_mode: Literal["tinyzero", "strict"] = "tinyzero"
     save_every: int = Field(default=10, ge=1)
     seed: int = Field(default=0, ge=0)

@@ -142,7 +142,6 @@ def run_ppo(
             "move it aside and rerun PPO, or finish the run with the cogstar that wrote it"
         )
     tok = load_tokenizer(model)
-    tok.padding_side = "left"
     mixed = prec.mixed if on_gpu else None  # on CPU Accelerate follows the launcher
     deepspeed = dist.deepspeed_launched()
     if deepspeed:
@@ -171,12 +170,16 @@ def run_ppo(
     if deepspeed:
         acc.state.select_deepspeed_plugin("actor")
     actor = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch_dtype(prec.trained))
-    actor_opt = torch.optim.AdamW(actor.parameters(), lr=settings.actor_lr, weight_decay=0.0)
+    actor_opt = torch.optim.AdamW(
+        actor.parameters(), lr=settings.actor_lr, weight_decay=settings.weight_decay
+    )
     if deepspeed:
         actor, actor_opt = acc.prepare(actor, actor_opt)
         acc.state.select_deepspeed_plugin("critic")
     critic: Critic = load_critic(model, dtype=prec.trained)
-    critic_opt = torch.optim.AdamW(critic.parameters(), lr=settings.critic_lr, weight_decay=0.0)
+    critic_opt = torch.optim.AdamW(
+        critic.parameters(), lr=settings.critic_lr, weight_decay=settings.weight_decay
+    )
     if deepspeed:
         critic, critic_opt = critic_acc.prepare(critic, critic_opt)
         acc.state.select_deepspeed_plugin("reference")
