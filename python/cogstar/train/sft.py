@@ -37,6 +37,7 @@ from cogstar.config import (
 from cogstar.errors import ArgumentError, CogstarError, ConfigError
 from cogstar.io import Record, publish_dir, read_records
 from cogstar.layout import TrainLayout
+from cogstar.train.ppo.distributed import fsdp_checkpointing
 
 __all__ = [
     "LengthGroupedBatches",
@@ -60,7 +61,9 @@ class SFTConfig(StageConfig):
     (data order, dropout) is derived from ``[experiment].seed`` in a study. ``batching``:
     ``by_length`` draws each batch from records of about the same length
     (:class:`LengthGroupedBatches`), so a batch's padding, and its cost, follow its real
-    tokens; ``random`` draws them at random, as TRL does by default."""
+    tokens; ``random`` draws them at random, as TRL does by default.
+    ``activation_checkpointing`` recomputes each layer's activations in the backward pass
+    (memory for time; see ``cogstar run SPEC --dry-run`` for the plan)."""
 
     SECTION = "sft"
 
@@ -77,6 +80,7 @@ class SFTConfig(StageConfig):
     seed: int = Field(default=0, ge=0)
     dtype: Dtype = "bfloat16"
     batching: Literal["by_length", "random"] = "by_length"
+    activation_checkpointing: bool = True  # TRL's default
 
     def problems(self) -> list[Problem]:
         found = Found()
@@ -211,6 +215,9 @@ def trainer_config(config: SFTConfig, out: Path, *, completion_only: bool, **ove
         "gradient_accumulation_steps": config.global_batch // (config.micro_batch * world),
         "max_length": config.max_length,
         "completion_only_loss": completion_only,
+        # recompute each layer in the backward pass; an FSDP launch that checkpoints
+        # activations itself must not be asked twice (transformers refuses both)
+        "activation_checkpointing": config.activation_checkpointing and not fsdp_checkpointing(),
         "packing": False,  # one record per sequence, as priming and RL see it
         "save_strategy": "steps",
         "save_steps": config.save_steps,

@@ -147,13 +147,12 @@ def test_deepspeed_needs_whole_micro_batches() -> None:
         fits.check_launch(3, deepspeed=False, sharded=False)
 
 
-def test_vllm_rollouts_are_refused_under_sharding() -> None:
+def test_fast_rollouts_are_refused_under_sharding_and_vllm_is_not() -> None:
     vllm = PPOConfig(
         rollout="vllm", prompts_per_step=8, actor_minibatch_prompts=8, critic_minibatch_prompts=8
     )
     vllm.check_launch(1, deepspeed=False, sharded=False)
-    with pytest.raises(ConfigError, match=r'ppo\.rollout: "vllm" runs on one device or under DDP'):
-        vllm.check_launch(1, deepspeed=False, sharded=True)
+    vllm.check_launch(4, deepspeed=False, sharded=True)  # weights gathered once a step
     with pytest.raises(ConfigError, match=r'ppo\.rollout: "fast" runs on one device or under DDP'):
         PPOConfig(prompts_per_step=8, actor_minibatch_prompts=8, critic_minibatch_prompts=8
                   ).check_launch(1, deepspeed=False, sharded=True)  # fmt: skip
@@ -260,3 +259,43 @@ def test_short_ppo_on_a_gpu_in_bf16(tmp_path: Path) -> None:
             f"tokens/s, reward {row['reward']:.3f}"
         )
         assert torch.isfinite(torch.tensor(row["pg_loss"]))
+
+
+def test_full_parameters_gathers_fsdp2_shards_whole(tmp_path: Path) -> None:
+    """What vLLM's weight sync reads under FSDP: every parameter whole and equal to the
+    model's (one process with gloo on CPU; FSDP2 makes each a DTensor)."""
+    import torch.distributed as tdist
+    from torch.distributed.fsdp import fully_shard
+
+    policy = random_policy(tmp_path / "policy")
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(policy), dtype=torch.float32)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    tdist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0,
+                             world_size=1)  # fmt: skip
+    try:
+        for layer in model.model.layers:
+            fully_shard(layer)
+        fully_shard(model)
+        assert all(hasattr(p, "full_tensor") for p in model.parameters())  # sharded
+        got = dict(dist.full_parameters(model))
+    finally:
+        tdist.destroy_process_group()
+    assert got.keys() == before.keys()
+    assert all(type(t) is torch.Tensor and torch.equal(t, before[n]) for n, t in got.items())
+
+
+def test_activation_checkpointing_changes_memory_not_the_update(tmp_path: Path) -> None:
+    policy = random_policy(tmp_path / "policy")
+    puzzles = cogstar.generate_puzzles(16, seed=3, sizes=(3,), rules="classic")
+    from safetensors.torch import load_file
+
+    weights = []
+    for on in (False, True):
+        settings = SETTINGS.model_copy(update={"activation_checkpointing": on, "steps": 1})
+        last = run_ppo(policy, puzzles, tmp_path / f"ckpt_{on}", settings)
+        weights.append(load_file(last / "actor" / "model.safetensors"))
+    plain, checkpointed = weights
+    assert all(torch.allclose(plain[k], checkpointed[k], atol=1e-6) for k in plain)
+    assert any(not torch.equal(plain[k], load_file(policy / "model.safetensors")[k]) for k in plain)

@@ -25,7 +25,9 @@ class PPOConfig(StageConfig):
     over fp32 master weights; a CPU runs fp32); ``rollout`` is the sampling engine (``fast``:
     cogstar's batched sampler for Qwen2/Llama-style models, :mod:`~cogstar.train.ppo.fast_rollout`;
     ``hf``: ``model.generate``, any model; ``vllm``: a colocated vLLM engine on GPU,
-    ``vllm_gpu_memory`` its share of the GPU). ``seed`` (sampling, mini-batch order, the puzzle order; the
+    ``vllm_gpu_memory`` its share of the GPU; under FSDP or ZeRO-3 the weights are gathered
+    for it once a step). ``activation_checkpointing`` recomputes the actor's and the critic's
+    layers in the backward pass (an FSDP launch config can ask for the same). ``seed`` (sampling, mini-batch order, the puzzle order; the
     value head starts at zero) is derived from ``[experiment].seed`` in a study.
     """
 
@@ -57,6 +59,7 @@ class PPOConfig(StageConfig):
     dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
     rollout: Literal["fast", "hf", "vllm"] = "fast"
     vllm_gpu_memory: float = Field(default=0.3, gt=0, lt=1)
+    activation_checkpointing: bool = False
 
     def problems(self) -> list[Problem]:
         found = Found()
@@ -109,12 +112,12 @@ class PPOConfig(StageConfig):
                         f"each process sees ({rows} sequences)",
                         f"use a divisor of {rows}",
                     )
-        if self.rollout in ("vllm", "fast") and sharded:
+        if self.rollout == "fast" and sharded:
             bad(
                 "rollout",
-                f'"{self.rollout}" runs on one device or under DDP, not under FSDP or DeepSpeed '
-                "(it reads whole weight tensors)",
-                'use rollout = "hf" with a sharded launch',
+                '"fast" runs on one device or under DDP, not under FSDP or DeepSpeed (it reads '
+                "whole weight tensors at every decoding step)",
+                'use rollout = "vllm" (gathers the weights once a step) or "hf"',
             )
         if lines:
             raise ConfigError(lines)

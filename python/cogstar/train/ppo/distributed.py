@@ -40,7 +40,9 @@ __all__ = [
     "Precision",
     "deepspeed_config",
     "deepspeed_launched",
+    "fsdp_checkpointing",
     "fsdp_launched",
+    "full_parameters",
     "precision",
 ]
 
@@ -104,6 +106,23 @@ def fsdp_launched(environ: dict[str, str] | None = None) -> bool:
     """Whether ``accelerate launch`` was given an FSDP config."""
     env = os.environ if environ is None else environ
     return env.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+
+
+def fsdp_checkpointing(environ: dict[str, str] | None = None) -> bool:
+    """Whether an FSDP launch checkpoints activations itself (``fsdp_activation_checkpointing:
+    true`` in its config); the model must then not be asked to do it too."""
+    env = os.environ if environ is None else environ
+    flag = env.get("FSDP_ACTIVATION_CHECKPOINTING", "false").lower()
+    return fsdp_launched(environ) and flag in ("true", "1", "yes")
+
+
+def full_parameters(model: Any) -> Any:
+    """``(name, tensor)`` for every parameter of ``model``, whole: a parameter that FSDP2
+    shards (a ``DTensor``) is gathered one at a time, so at most one full parameter exists
+    beyond the shards. A collective under FSDP: every process must iterate it to the end."""
+    for name, param in model.named_parameters():
+        full = getattr(param, "full_tensor", None)
+        yield name, (full() if callable(full) else param).detach()
 
 
 def deepspeed_config(

@@ -74,6 +74,15 @@ def _rng_state() -> dict[str, Any]:
     return state
 
 
+def _checkpoint_activations(model: Any) -> None:
+    """Recompute ``model``'s layers in the backward pass (transformers 5 renamed the call)."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 def _rng_name(rank: int) -> str:
     """The RNG state file of process ``rank`` in a checkpoint (``rng.pt`` for the first)."""
     return "rng.pt" if rank == 0 else f"rng_{rank}.pt"
@@ -177,6 +186,9 @@ def run_ppo(
         actor, actor_opt = acc.prepare(actor, actor_opt)
         acc.state.select_deepspeed_plugin("critic")
     critic: Critic = load_critic(model, dtype=prec.trained)
+    if settings.activation_checkpointing and not dist.fsdp_checkpointing():
+        for backbone in (actor, critic.backbone):
+            _checkpoint_activations(backbone)
     critic_opt = torch.optim.AdamW(
         critic.parameters(), lr=settings.critic_lr, weight_decay=settings.weight_decay
     )
@@ -362,6 +374,9 @@ def run_ppo(
                 "update": t_update - t_logprobs,
             },
         }
+        if acc.device.type == "cuda":  # this process's peak, reset for the next step
+            record["peak_memory_gib"] = torch.cuda.max_memory_allocated(acc.device) / 2**30
+            torch.cuda.reset_peak_memory_stats(acc.device)
         if acc.is_main_process:
             io.append_jsonl(layout.metrics, record)
         if trackers:

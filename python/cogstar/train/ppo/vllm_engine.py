@@ -260,30 +260,47 @@ class VLLMRollout:
         return Batch(prompt_ids, prompt_mask, response, mask)
 
     @torch.no_grad()
-    def sync_weights(self, model: Any) -> None:
+    def sync_weights(self, model: Any, group_bytes: int = 1 << 29) -> None:
         """Copy ``model``'s parameters into the engine's model, then drop cached prompts.
 
-        ``model`` is the actor (a ``transformers`` causal LM, possibly wrapped); each process
-        must hold its full parameters (one GPU, DDP, ZeRO-1/2), not shards.
+        ``model`` is the actor (a ``transformers`` causal LM, possibly wrapped) with its full
+        parameters on every process (one GPU, DDP, ZeRO-3 inside its gathering context) or
+        sharded by FSDP2, whose parameters are gathered one at a time
+        (:func:`~cogstar.train.ppo.distributed.full_parameters`, a collective). Weights go
+        over in groups of about ``group_bytes``, so a sharded actor is never whole here.
         """
-        weights: list[tuple[str, Tensor]] = []
-        for name, param in model.named_parameters():
-            if param.numel() == 0:
+        from cogstar.train.ppo.distributed import full_parameters
+
+        def load(group: list[tuple[str, Tensor]]) -> int:
+            def fn(vllm_model: Any) -> int | None:
+                loaded = vllm_model.load_weights(group)
+                return None if loaded is None else len(loaded)  # some models return nothing
+
+            counts = self.llm.apply_model(fn)
+            return 0 if any(c == 0 for c in counts) else 1
+
+        group: list[tuple[str, Tensor]] = []
+        size = 0
+        names: list[str] = []
+        groups = empty = 0
+        for name, tensor in full_parameters(model):
+            if tensor.numel() == 0:
                 raise ArgumentError(
-                    f"parameter {name} is empty here (sharded by ZeRO-3 or FSDP?); "
-                    "VLLMRollout needs the full weights on every process"
+                    f"parameter {name} is empty here (a ZeRO-3 shard outside its gathering "
+                    "context?); VLLMRollout needs whole or FSDP2-sharded weights"
                 )
-            weights.append((vllm_weight_name(name), param.detach()))
-
-        def load(vllm_model: Any) -> int | None:
-            loaded = vllm_model.load_weights(weights)
-            return None if loaded is None else len(loaded)  # some models return nothing
-
-        counts = self.llm.apply_model(load)
-        if any(c == 0 for c in counts):
-            first = ", ".join(n for n, _ in weights[:3])
+            group.append((vllm_weight_name(name), tensor))
+            names.append(name)
+            size += tensor.numel() * tensor.element_size()
+            if size >= group_bytes:
+                groups, empty = groups + 1, empty + 1 - load(group)
+                group, size = [], 0
+        if group:
+            groups, empty = groups + 1, empty + 1 - load(group)
+        if groups and empty == groups:
+            first = ", ".join(names[:3])
             raise StageError(
-                f"vLLM loaded none of the {len(weights)} weights (first names: {first}); "
+                f"vLLM loaded none of the {len(names)} weights (first names: {first}); "
                 "the names do not match the engine's model"
             )
         reset = getattr(self.llm, "reset_prefix_cache", None)
