@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from cogstar.cli.common import console, err_console
+
+if TYPE_CHECKING:
+    from cogstar.study.spec import Spec
 
 __all__ = ["report", "run", "tiny_pretrain"]
 
@@ -33,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         spec = load_spec(args.spec, args.set)
         render_plan(plan(spec), console)
-        return 0
+        return _memory(spec)
     mode = "json" if args.json_log else "quiet" if args.quiet else "rich"
     _quiet_libraries()
     try:
@@ -53,6 +57,25 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if mode != "json":
         console.print(f"run directory: {run_dir}")
+    return 0
+
+
+def _memory(spec: Spec) -> int:
+    """Print the spec's memory plan; 2 if it does not fit the GPUs ``[launch]`` declares."""
+    from cogstar.errors import ConfigError
+    from cogstar.study.memory import check_fits, memory_plan, render_memory
+
+    try:
+        plans = memory_plan(spec)
+    except ConfigError as err:  # a model whose config cannot be read here
+        err_console.print(f"[yellow]no memory plan:[/] {err}")
+        return 0
+    render_memory(plans, console)
+    try:
+        check_fits(spec, plans)
+    except ConfigError as err:
+        err_console.print(f"[red]error:[/] {err}")
+        return 2
     return 0
 
 

@@ -38,6 +38,7 @@ from cogstar import io
 from cogstar.config import StageConfig
 from cogstar.errors import StageError
 from cogstar.layout import SHARED, CellLayout, RunLayout, TrainLayout
+from cogstar.study.memory import check_fits
 from cogstar.study.progress import Reporter
 from cogstar.study.rundir import RunDir, StageHandle
 from cogstar.study.spec import Spec, dump_toml, eval_steps, load_spec
@@ -435,6 +436,7 @@ def run_experiment(
 ) -> Path:
     """Run (or resume) the study of ``spec_path``; returns the run directory."""
     spec = load_spec(spec_path, overrides)
+    check_fits(spec)  # a spec that cannot fit its declared GPUs stops before any work
     all_cells = expand_cells(spec)
     chosen = _choose(all_cells, cells, spec_path)
     report = report or Reporter("quiet")

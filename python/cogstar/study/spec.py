@@ -151,11 +151,16 @@ class LaunchSpec(_Section):
     cogstar.train.sft|cogstar.train.ppo ...`` (DDP, FSDP on GPUs) or ``torchrun [ARGS] -m
     ...`` (e.g. ``args = ["--nproc_per_node", "2"]``, which also runs on CPUs). Data,
     evaluation and behavior counting stay in the main process. How a stage runs does not
-    change what it computes, so nothing here is part of a stage's inputs."""
+    change what it computes, so nothing here is part of a stage's inputs. ``gpus`` (one
+    process each; the launcher's own count when unset) and ``gpu_memory_gb`` (each GPU's
+    memory) declare the hardware: a spec whose memory plan does not fit it is refused before
+    any work (:mod:`cogstar.study.memory`)."""
 
     launcher: Literal["none", "accelerate", "torchrun"] = "none"
     accelerate_config: str | None = None  # e.g. "configs/accelerate/fsdp_4gpu.yaml"
     args: list[str] = Field(default_factory=list)
+    gpus: int | None = Field(default=None, ge=1)
+    gpu_memory_gb: float | None = Field(default=None, gt=0)
 
     def problems(self) -> list[Problem]:
         found = Found()
