@@ -118,3 +118,22 @@ def test_batches_grouped_by_length_cost_their_real_tokens_and_keep_the_loss(
                   for b in (tight, wide)]  # fmt: skip
     assert losses[0].item() == pytest.approx(losses[1].item(), rel=1e-5)
     assert batch["input_ids"].shape[0] == 8
+
+
+def test_activation_checkpointing_is_asked_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On by default (TRL's choice); off when the config says so, and off when an FSDP launch
+    checkpoints activations itself (transformers refuses to be asked both ways)."""
+    from cogstar.train.sft import trainer_config
+
+    def asked(config: SFTConfig) -> bool:
+        return bool(trainer_config(config, tmp_path, completion_only=True).activation_checkpointing)
+
+    assert asked(SFTConfig()) is True
+    assert asked(SFTConfig(activation_checkpointing=False)) is False
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.setenv("FSDP_ACTIVATION_CHECKPOINTING", "true")
+    assert asked(SFTConfig()) is False
+    monkeypatch.setenv("FSDP_ACTIVATION_CHECKPOINTING", "false")
+    assert asked(SFTConfig()) is True

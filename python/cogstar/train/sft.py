@@ -216,8 +216,9 @@ def trainer_config(config: SFTConfig, out: Path, *, completion_only: bool, **ove
         "max_length": config.max_length,
         "completion_only_loss": completion_only,
         # recompute each layer in the backward pass; an FSDP launch that checkpoints
-        # activations itself must not be asked twice (transformers refuses both)
-        "activation_checkpointing": config.activation_checkpointing and not fsdp_checkpointing(),
+        # activations itself must not be asked twice (transformers refuses both). The old
+        # name: transformers 5 reads it as activation_checkpointing, 4.x knows only it.
+        "gradient_checkpointing": config.activation_checkpointing and not fsdp_checkpointing(),
         "packing": False,  # one record per sequence, as priming and RL see it
         "save_strategy": "steps",
         "save_steps": config.save_steps,
