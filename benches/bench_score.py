@@ -7,6 +7,10 @@ What is measured (every row names exactly that):
   tests/rollouts.py, seed 20240601), with as many threads as rayon gets (all cores unless
   RAYON_NUM_THREADS says otherwise; the row's extra_info records which);
 - `cogstar.score` called once per rollout in a Python loop over the same 100,000 (one thread);
+- `cogstar.score_completions` on the completions alone of the same rollouts (those whose prompt
+  has an assistant marker, 97%): all at once, and a batch of 1,024 (the paper's PPO step)
+  scored as a trainer scores it, straight after sampling (warm in cache); the reference on the
+  same rollouts' full texts is the row to compare with;
 - one 10 MB response: `cogstar.score` on three shapes (10 MB of reasoning lines then a correct
   answer; a 10 MB last line of 524,288 answers; 10 MB of unary minus), and the reference on the
   first.
@@ -63,6 +67,15 @@ def rollouts():
 
 
 @pytest.fixture(scope="module")
+def completions():
+    items = [
+        x for x in rollout_corpus.make_completions(N_ROLLOUTS, SEED)
+        if "Assistant:" in x[0] or "<|im_start|>assistant" in x[0]
+    ]  # fmt: skip
+    return [c for _, c, _, _ in items], [n for *_, n, _ in items], [t for *_, t in items]
+
+
+@pytest.fixture(scope="module")
 def ten_mb_cases():
     return {c.name: c for c in rollout_corpus.make_adversarial() if c.name in TEN_MB_CASES}
 
@@ -110,6 +123,40 @@ def test_cogstar_score_loop_100k_rollouts(benchmark, cogstar, rollouts) -> None:
     results = benchmark.pedantic(score_all, rounds=5, iterations=1)
     _per_item_us(benchmark, len(texts))
     assert len(results) == len(texts)
+
+
+def test_cogstar_score_completions_100k(benchmark, cogstar, completions) -> None:
+    texts, numbers, targets = completions
+    benchmark.group = "score 100,000 rollouts"
+    benchmark.extra_info["items"] = len(texts)
+    benchmark.extra_info["rayon_threads"] = _threads()
+    batch = benchmark(cogstar.score_completions, texts, numbers, targets)
+    _per_item_us(benchmark, len(texts))
+    assert len(batch) == len(texts)
+
+
+def test_cogstar_score_completions_batch_of_1024(benchmark, cogstar, completions) -> None:
+    texts, numbers, targets = (x[:1024] for x in completions)
+    benchmark.group = "score one PPO step's 1,024 completions"
+    benchmark.extra_info["items"] = len(texts)
+    benchmark.extra_info["rayon_threads"] = _threads()
+    batch = benchmark(cogstar.score_completions, texts, numbers, targets)
+    _per_item_us(benchmark, len(texts))
+    assert len(batch) == len(texts)
+
+
+def test_cogstar_score_batch_of_1024(benchmark, cogstar, completions) -> None:
+    """The same 1,024 with their prompts, through ``score_batch`` (the old path)."""
+    texts, numbers, targets = (x[:1024] for x in completions)
+    from cogstar.tasks import rl_prompt
+
+    full = [rl_prompt(n, t) + c for c, n, t in zip(texts, numbers, targets, strict=True)]
+    benchmark.group = "score one PPO step's 1,024 completions"
+    benchmark.extra_info["items"] = len(full)
+    benchmark.extra_info["rayon_threads"] = _threads()
+    batch = benchmark(cogstar.score_batch, full, numbers, targets)
+    _per_item_us(benchmark, len(full))
+    assert len(batch) == len(full)
 
 
 # ------------------------------------------------------------------------------------------

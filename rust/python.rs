@@ -15,7 +15,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyIndexError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PySequence, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyList, PySequence, PyString, PyTuple, PyType};
 
 use crate::behaviors::{self, Analysis};
 use crate::expr::{self, ExprError, Node};
@@ -409,32 +409,228 @@ fn score(
     ))
 }
 
+// Batch arguments as Python, numpy and pandas hand them over: lists (the fast path), tuples
+// and other iterables, numpy arrays (2-D integer numbers, integer targets, arrays of str or
+// object arrays of texts) and pandas Series (read through `.to_numpy()`). Arrays of numbers
+// cross as one `tobytes()` copy; nothing loops in Python.
+
+/// A pandas Series (or anything with `to_numpy` that is not a list or tuple) as its array.
+fn unwrap_series<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if obj.is_instance_of::<PyList>()
+        || obj.is_instance_of::<PyTuple>()
+        || obj.is_instance_of::<PyString>()
+    {
+        return Ok(obj.clone());
+    }
+    if obj.hasattr("to_numpy")? {
+        return obj.call_method0("to_numpy");
+    }
+    Ok(obj.clone())
+}
+
+/// numpy's dtype kind of an array (`'i'`, `'u'`, `'f'`, `'U'`, `'O'`, ...) and its shape.
+fn array_kind(obj: &Bound<'_, PyAny>) -> PyResult<Option<(char, Vec<usize>)>> {
+    if !obj.hasattr("__array_interface__")? || !obj.hasattr("dtype")? {
+        return Ok(None);
+    }
+    let kind: String = obj.getattr("dtype")?.getattr("kind")?.extract()?;
+    let shape: Vec<usize> = obj.getattr("shape")?.extract()?;
+    Ok(kind.chars().next().map(|k| (k, shape)))
+}
+
+/// The values of an integer array, in C order, through one `astype(int64).tobytes()`.
+fn array_ints(obj: &Bound<'_, PyAny>, kind: char, what: &str) -> PyResult<Vec<i64>> {
+    if kind != 'i' && kind != 'u' {
+        return Err(argument_err(format!(
+            "{what} must be integers, got a numpy array of dtype kind '{kind}'; cast it with \
+             .astype(int) if its values are whole numbers"
+        )));
+    }
+    let bytes = obj
+        .call_method1("astype", ("<i8",))?
+        .call_method0("tobytes")?;
+    let bytes = bytes.cast::<PyBytes>()?.as_bytes();
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect())
+}
+
+/// One item's numbers: a list (fast), an integer array, or any iterable of integers.
+fn row_ints(item: &Bound<'_, PyAny>, flat: &mut Vec<i64>, i: usize) -> PyResult<()> {
+    if let Ok(list) = item.cast::<PyList>() {
+        for x in list.iter() {
+            flat.push(x.extract::<i64>()?);
+        }
+        return Ok(());
+    }
+    if let Some((kind, _)) = array_kind(item)? {
+        flat.extend(array_ints(item, kind, &format!("numbers[{i}]"))?);
+        return Ok(());
+    }
+    for x in item.try_iter()? {
+        flat.push(x?.extract::<i64>()?);
+    }
+    Ok(())
+}
+
 /// Numbers of every item, flattened: `flat[offsets[i]..offsets[i + 1]]` is item `i`.
 fn flatten_numbers(numbers: &Bound<'_, PyAny>, n: usize) -> PyResult<(Vec<i64>, Vec<usize>)> {
-    let seq = numbers.cast::<PySequence>()?;
-    if seq.len()? != n {
-        return Err(argument_err(format!(
-            "numbers has {} entries but texts has {n}; give one list of numbers per text",
-            seq.len()?
-        )));
+    let numbers = unwrap_series(numbers)?;
+    let mismatch = |len: usize| {
+        argument_err(format!(
+            "numbers has {len} entries but there are {n} texts; give one list of numbers per text"
+        ))
+    };
+    if let Some((kind, shape)) = array_kind(&numbers)? {
+        if shape.len() == 2 {
+            if shape[0] != n {
+                return Err(mismatch(shape[0]));
+            }
+            let flat = array_ints(&numbers, kind, "numbers")?;
+            let offsets = (0..=n).map(|i| i * shape[1]).collect();
+            return Ok((flat, offsets));
+        }
     }
     let mut flat = Vec::with_capacity(n * 4);
     let mut offsets = Vec::with_capacity(n + 1);
     offsets.push(0);
-    for item in seq.try_iter()? {
-        let item = item?;
-        if let Ok(list) = item.cast::<PyList>() {
-            for x in list.iter() {
-                flat.push(x.extract::<i64>()?);
-            }
-        } else {
-            for x in item.try_iter()? {
-                flat.push(x?.extract::<i64>()?);
-            }
+    if let Ok(list) = numbers.cast::<PyList>() {
+        if list.len() != n {
+            return Err(mismatch(list.len()));
         }
+        for (i, item) in list.iter().enumerate() {
+            row_ints(&item, &mut flat, i)?;
+            offsets.push(flat.len());
+        }
+        return Ok((flat, offsets));
+    }
+    for (i, item) in numbers.try_iter()?.enumerate() {
+        row_ints(&item?, &mut flat, i)?;
         offsets.push(flat.len());
     }
+    if offsets.len() - 1 != n {
+        return Err(mismatch(offsets.len() - 1));
+    }
     Ok((flat, offsets))
+}
+
+/// One integer per item: a list, an integer array or Series, or any iterable.
+fn batch_ints(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<i64>> {
+    let obj = unwrap_series(obj)?;
+    if let Ok(list) = obj.cast::<PyList>() {
+        return list.iter().map(|x| x.extract::<i64>()).collect();
+    }
+    if let Some((kind, shape)) = array_kind(&obj)? {
+        if shape.len() != 1 {
+            return Err(argument_err(format!(
+                "{what} must be one-dimensional, got an array of shape {shape:?}"
+            )));
+        }
+        if kind != 'O' {
+            return array_ints(&obj, kind, what);
+        }
+    }
+    obj.try_iter()?.map(|x| x?.extract::<i64>()).collect()
+}
+
+/// The texts of a batch as Python strings: a list (fast), an array of str (`dtype` `<U`),
+/// an object array, a Series or any iterable of `str`.
+fn batch_texts<'py>(
+    py: Python<'py>,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Vec<Bound<'py, PyString>>> {
+    let not_str = |i: usize, x: &Bound<'_, PyAny>| {
+        argument_err(format!(
+            "texts[{i}] is {}, not str; give one string per response",
+            x.get_type()
+                .name()
+                .map_or_else(|_| "?".to_string(), |n| n.to_string())
+        ))
+    };
+    let obj = unwrap_series(obj)?;
+    if obj.is_instance_of::<PyString>() {
+        return Err(argument_err(
+            "texts is one str; give a list of responses (wrap a single one in a list)",
+        ));
+    }
+    if let Ok(list) = obj.cast::<PyList>() {
+        return list
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                x.cast_into::<PyString>()
+                    .map_err(|e| not_str(i, e.into_inner().as_any()))
+            })
+            .collect();
+    }
+    if let Some((kind, shape)) = array_kind(&obj)? {
+        if kind == 'U' && shape.len() == 1 {
+            // fixed-width UCS-4, NUL-padded: decoded here, one copy
+            let width: usize = obj
+                .getattr("dtype")?
+                .getattr("itemsize")?
+                .extract::<usize>()?
+                / 4;
+            let bytes = obj.call_method0("tobytes")?;
+            let bytes = bytes.cast::<PyBytes>()?.as_bytes();
+            let mut out = Vec::with_capacity(shape[0]);
+            let mut text = String::new();
+            for (i, cell) in bytes.chunks_exact(width.max(1) * 4).enumerate() {
+                text.clear();
+                for c in cell.chunks_exact(4) {
+                    let code = u32::from_le_bytes(c.try_into().expect("4 bytes"));
+                    if code == 0 {
+                        break;
+                    }
+                    text.push(char::from_u32(code).ok_or_else(|| {
+                        argument_err(format!("texts[{i}] holds an invalid code point {code:#x}"))
+                    })?);
+                }
+                out.push(PyString::new(py, &text));
+            }
+            return Ok(out);
+        }
+    }
+    obj.try_iter()?
+        .enumerate()
+        .map(|(i, x)| {
+            let x = x?;
+            x.cast_into::<PyString>()
+                .map_err(|e| not_str(i, e.into_inner().as_any()))
+        })
+        .collect()
+}
+
+type Kernel = fn(&[&str], &[&[i64]], &[i64], &ScoreConfig) -> Vec<reward::Score>;
+
+fn score_texts(
+    py: Python<'_>,
+    texts: &Bound<'_, PyAny>,
+    numbers: &Bound<'_, PyAny>,
+    targets: &Bound<'_, PyAny>,
+    cfg: &ScoreConfig,
+    kernel: Kernel,
+) -> PyResult<ScoreBatch> {
+    // Keep a strong reference to every str so the borrowed UTF-8 stays valid
+    // while the GIL is released, whatever other threads do to the list.
+    let owned = batch_texts(py, texts)?;
+    let strs: Vec<&str> = owned.iter().map(|s| s.to_str()).collect::<PyResult<_>>()?;
+    let targets = batch_ints(targets, "targets")?;
+    if targets.len() != strs.len() {
+        return Err(argument_err(format!(
+            "targets has {} entries but there are {} texts; give one target per text",
+            targets.len(),
+            strs.len()
+        )));
+    }
+    let (flat, offsets) = flatten_numbers(numbers, strs.len())?;
+    let scores = py.detach(|| {
+        let groups: Vec<&[i64]> = offsets.windows(2).map(|w| &flat[w[0]..w[1]]).collect();
+        kernel(&strs, &groups, &targets, cfg)
+    });
+    let texts = owned.into_iter().map(Bound::unbind).collect();
+    Ok(ScoreBatch { scores, texts })
 }
 
 /// Score a batch in parallel with the GIL released; `numbers[i]`, `targets[i]` go with `texts[i]`.
@@ -444,34 +640,34 @@ fn score_batch(
     py: Python<'_>,
     texts: &Bound<'_, PyAny>,
     numbers: &Bound<'_, PyAny>,
-    targets: Vec<i64>,
+    targets: &Bound<'_, PyAny>,
     mode: &str,
     format_score: f64,
     correct_score: f64,
 ) -> PyResult<ScoreBatch> {
     let cfg = config(mode, format_score, correct_score)?;
-    // Keep a strong reference to every str so the borrowed UTF-8 stays valid
-    // while the GIL is released, whatever other threads do to the list.
-    let owned: Vec<Bound<'_, PyString>> = texts
-        .cast::<PySequence>()?
-        .try_iter()?
-        .map(|t| Ok(t?.cast_into::<PyString>()?))
-        .collect::<PyResult<_>>()?;
-    let strs: Vec<&str> = owned.iter().map(|s| s.to_str()).collect::<PyResult<_>>()?;
-    if targets.len() != strs.len() {
-        return Err(argument_err(format!(
-            "targets has {} entries but texts has {}; give one target per text",
-            targets.len(),
-            strs.len()
-        )));
-    }
-    let (flat, offsets) = flatten_numbers(numbers, strs.len())?;
-    let scores = py.detach(|| {
-        let groups: Vec<&[i64]> = offsets.windows(2).map(|w| &flat[w[0]..w[1]]).collect();
-        reward::score_batch(&strs, &groups, &targets, &cfg)
-    });
-    let texts = owned.into_iter().map(Bound::unbind).collect();
-    Ok(ScoreBatch { scores, texts })
+    score_texts(py, texts, numbers, targets, &cfg, |t, n, g, c| {
+        reward::score_batch(t, n, g, c)
+    })
+}
+
+/// Score completions alone (the text after the prompt): the reward of the standard prompt +
+/// completion, without the prompt. In parallel with the GIL released.
+#[pyfunction]
+#[pyo3(signature = (completions, numbers, targets, *, mode = "tinyzero", format_score = 0.1, correct_score = 1.0))]
+fn score_completions(
+    py: Python<'_>,
+    completions: &Bound<'_, PyAny>,
+    numbers: &Bound<'_, PyAny>,
+    targets: &Bound<'_, PyAny>,
+    mode: &str,
+    format_score: f64,
+    correct_score: f64,
+) -> PyResult<ScoreBatch> {
+    let cfg = config(mode, format_score, correct_score)?;
+    score_texts(py, completions, numbers, targets, &cfg, |t, n, g, c| {
+        reward::score_completions(t, n, g, c)
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -935,6 +1131,7 @@ fn cogstar_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(canonical_form, m)?)?;
     m.add_function(wrap_pyfunction!(score, m)?)?;
     m.add_function(wrap_pyfunction!(score_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(score_completions, m)?)?;
     m.add_function(wrap_pyfunction!(solve, m)?)?;
     m.add_function(wrap_pyfunction!(count_solutions, m)?)?;
     m.add_function(wrap_pyfunction!(is_solvable, m)?)?;

@@ -178,6 +178,21 @@ pub fn score(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> Sco
     }
 }
 
+/// Score a completion alone: the reward of `prompt + completion` for any prompt that ends
+/// after its `Assistant:` marker with no `<answer>` tag (cogstar's and TinyZero's prompts),
+/// without searching for the marker. Spans are relative to `completion`.
+pub fn score_completion(
+    completion: &str,
+    numbers: &[i64],
+    target: i64,
+    cfg: &ScoreConfig,
+) -> Score {
+    match cfg.mode {
+        Mode::TinyZero => score_tinyzero_after(completion, completion, numbers, target, cfg),
+        Mode::Strict => score_strict_after(completion, completion, numbers, target, cfg),
+    }
+}
+
 /// Score a batch in parallel (rayon; `RAYON_NUM_THREADS` is respected).
 /// `numbers[i]` and `targets[i]` belong to `texts[i]`.
 pub fn score_batch<S: AsRef<str> + Sync, N: AsRef<[i64]> + Sync>(
@@ -186,9 +201,30 @@ pub fn score_batch<S: AsRef<str> + Sync, N: AsRef<[i64]> + Sync>(
     targets: &[i64],
     cfg: &ScoreConfig,
 ) -> Vec<Score> {
+    batch(texts, numbers, targets, cfg, score)
+}
+
+/// [`score_completion`] over a batch, in parallel as [`score_batch`].
+pub fn score_completions<S: AsRef<str> + Sync, N: AsRef<[i64]> + Sync>(
+    completions: &[S],
+    numbers: &[N],
+    targets: &[i64],
+    cfg: &ScoreConfig,
+) -> Vec<Score> {
+    batch(completions, numbers, targets, cfg, score_completion)
+}
+
+fn batch<S: AsRef<str> + Sync, N: AsRef<[i64]> + Sync>(
+    texts: &[S],
+    numbers: &[N],
+    targets: &[i64],
+    cfg: &ScoreConfig,
+    each: fn(&str, &[i64], i64, &ScoreConfig) -> Score,
+) -> Vec<Score> {
     assert!(texts.len() == numbers.len() && texts.len() == targets.len());
-    let one = |i: usize| score(texts[i].as_ref(), numbers[i].as_ref(), targets[i], cfg);
-    if texts.len() < 64 {
+    let one = |i: usize| each(texts[i].as_ref(), numbers[i].as_ref(), targets[i], cfg);
+    // Small batches, or a pool of one thread: no hand-off to a worker at all.
+    if texts.len() < 64 || rayon::current_num_threads() == 1 {
         return (0..texts.len()).map(one).collect();
     }
     (0..texts.len())
@@ -227,6 +263,21 @@ fn last_answer_on_line(line: &str) -> Option<(usize, usize)> {
         }
     }
     last
+}
+
+/// Whether some line of `text` holds `<answer>` followed on the same line by `</answer>`
+/// (one pass over the opening tags, not a search per line).
+fn answer_on_some_line(text: &[u8]) -> bool {
+    let mut pos = 0;
+    while let Some(s) = FIND_OPEN.find(&text[pos..]) {
+        let start = pos + s + OPEN.len();
+        let end = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i);
+        if FIND_CLOSE.find(&text[start..end]).is_some() {
+            return true;
+        }
+        pos = start;
+    }
+    false
 }
 
 fn is_py_whitespace(c: char) -> bool {
@@ -367,16 +418,26 @@ fn whitelisted(answer: &str) -> bool {
 }
 
 fn score_tinyzero(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> Score {
-    let miss = |outcome| cfg.grade(outcome, None, None);
     let Some(rest) = text_after_marker(text) else {
-        return miss(Outcome::NoAssistant);
+        return cfg.grade(Outcome::NoAssistant, None, None);
     };
+    score_tinyzero_after(text, rest, numbers, target, cfg)
+}
+
+/// The TinyZero reward of `text` whose response (what follows the marker) is `rest`, a
+/// suffix of `text`.
+fn score_tinyzero_after(
+    text: &str,
+    rest: &str,
+    numbers: &[i64],
+    target: i64,
+    cfg: &ScoreConfig,
+) -> Score {
+    let miss = |outcome| cfg.grade(outcome, None, None);
     let line_start = memchr::memrchr(b'\n', rest.as_bytes()).map_or(0, |i| i + 1);
     let line = &rest[line_start..];
     let Some((s, e)) = last_answer_on_line(line) else {
-        let elsewhere = rest[..line_start]
-            .split('\n')
-            .any(|l| last_answer_on_line(l).is_some());
+        let elsewhere = answer_on_some_line(&rest.as_bytes()[..line_start]);
         return miss(if elsewhere {
             Outcome::AnswerNotOnLastLine
         } else {
@@ -436,7 +497,22 @@ fn close_to_target(value: &PyValue, target: i64) -> Result<(bool, Option<f64>), 
 }
 
 fn score_strict(text: &str, numbers: &[i64], target: i64, cfg: &ScoreConfig) -> Score {
-    let rest = text_after_marker(text).unwrap_or(text);
+    score_strict_after(
+        text,
+        text_after_marker(text).unwrap_or(text),
+        numbers,
+        target,
+        cfg,
+    )
+}
+
+fn score_strict_after(
+    text: &str,
+    rest: &str,
+    numbers: &[i64],
+    target: i64,
+    cfg: &ScoreConfig,
+) -> Score {
     let b = rest.as_bytes();
     let found = memmem::rfind(b, CLOSE)
         .and_then(|e| memmem::rfind(&b[..e], OPEN).map(|s| (s + OPEN.len(), e)));

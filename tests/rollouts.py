@@ -320,7 +320,7 @@ def _ending(rng: random.Random, answer: str, numbers: list[int], target: int) ->
     return f"</think>\nAssistant: {tagged}"
 
 
-def _one(rng: random.Random) -> Item:
+def _parts(rng: random.Random) -> tuple[str, str, list[int], int]:
     numbers, target, solution = _puzzle(rng)
     style = rng.choices(("base", "qwen", "none"), weights=(85, 12, 3))[0]
     prompt = make_prompt(numbers, target, style)
@@ -329,16 +329,23 @@ def _one(rng: random.Random) -> Item:
         at = rng.randrange(len(reasoning))
         reasoning = reasoning[:at] + "\x00" + reasoning[at:]
     answer = _answer(rng, numbers, target, solution)
-    text = prompt + reasoning + _ending(rng, answer, numbers, target)
+    completion = reasoning + _ending(rng, answer, numbers, target)
     if style == "qwen" and rng.random() < 0.5:
-        text += "<|im_end|>"
-    return text, numbers, target
+        completion += "<|im_end|>"
+    return prompt, completion, numbers, target
 
 
 def make_responses(n: int, seed: int = 0) -> list[Item]:
     """``n`` deterministic rollouts ``(prompt + response, numbers, target)``."""
     rng = random.Random(seed)
-    return [_one(rng) for _ in range(n)]
+    return [(p + c, numbers, target) for p, c, numbers, target in (_parts(rng) for _ in range(n))]
+
+
+def make_completions(n: int, seed: int = 0) -> list[tuple[str, str, list[int], int]]:
+    """The same rollouts as :func:`make_responses` split: ``(prompt, completion, numbers,
+    target)``."""
+    rng = random.Random(seed)
+    return [_parts(rng) for _ in range(n)]
 
 
 # -------------------------------------------------------------- adversarial

@@ -18,7 +18,7 @@ from pathlib import Path
 import cogstar
 
 PACKAGE = Path(cogstar.__file__).parent
-LAYERS = {"behaviors": 1, "train": 2, "pretrain": 3, "study": 4, "cli": 5}
+LAYERS = {"behaviors": 1, "integrations": 1, "train": 2, "pretrain": 3, "study": 4, "cli": 5}
 
 
 def _module(path: Path) -> str:

@@ -1,8 +1,8 @@
 """Type stubs for cogstar's Rust core (checked against the binary by mypy.stubtest)."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
-from typing import final
+from typing import SupportsIndex, final
 
 __all__ = [
     "BEHAVIORS",
@@ -29,6 +29,7 @@ __all__ = [
     "parse_expression",
     "score",
     "score_batch",
+    "score_completions",
     "solve",
     "split_puzzles",
     "synthesize_trace",
@@ -148,15 +149,27 @@ def score(
     """Score one response against a puzzle."""
 
 def score_batch(
-    texts: Sequence[str],
-    numbers: Sequence[Sequence[int]],
-    targets: Sequence[int],
+    texts: Iterable[str],
+    numbers: Iterable[Iterable[SupportsIndex]],
+    targets: Iterable[SupportsIndex],
     *,
     mode: str = "tinyzero",
     format_score: float = 0.1,
     correct_score: float = 1.0,
 ) -> ScoreBatch:
     """Score a batch in parallel with the GIL released."""
+
+def score_completions(
+    completions: Iterable[str],
+    numbers: Iterable[Iterable[SupportsIndex]],
+    targets: Iterable[SupportsIndex],
+    *,
+    mode: str = "tinyzero",
+    format_score: float = 0.1,
+    correct_score: float = 1.0,
+) -> ScoreBatch:
+    """Score completions alone (the text after the prompt): the reward of the standard prompt +
+    completion, without the prompt. In parallel with the GIL released."""
 
 def solve(
     numbers: Sequence[int], target: int, *, rules: str = "rational", limit: int | None = 1

@@ -27,13 +27,21 @@ from typing import Any, Literal, Protocol
 from pydantic import Field
 
 from cogstar import io
-from cogstar._core import Puzzle, ScoreBatch, generate_puzzles, score_batch, split_puzzles
+from cogstar._core import (
+    Outcome,
+    Puzzle,
+    ScoreBatch,
+    generate_puzzles,
+    score_completions,
+    split_puzzles,
+)
 from cogstar.config import Found, Problem, StageConfig
 from cogstar.errors import ArgumentError, DataError
 
 __all__ = [
     "ASSISTANT_PREFIX",
     "HELDOUT_EVERY",
+    "OUTCOMES",
     "DataConfig",
     "Posed",
     "chat_messages",
@@ -41,7 +49,7 @@ __all__ = [
     "make_puzzles",
     "priming_prompt",
     "rl_prompt",
-    "score_completions",
+    "score_puzzles",
     "user_text",
 ]
 
@@ -121,21 +129,25 @@ class Posed(Protocol):
     def target(self) -> int: ...
 
 
-def score_completions(
-    prompts: Sequence[str],
+#: The reward's outcome labels (``str(cogstar.Outcome.CORRECT) == "correct"``), sorted.
+OUTCOMES: tuple[str, ...] = tuple(
+    sorted(str(getattr(Outcome, name)) for name in dir(Outcome) if name.isupper())
+)
+
+
+def score_puzzles(
     completions: Sequence[str],
     puzzles: Sequence[Posed],
     *,
     mode: str = "tinyzero",
     format_score: float = 0.1,
 ) -> ScoreBatch:
-    """The reward of each completion: ``cogstar.score_batch`` on prompt + completion (the
-    tinyzero reward reads what follows the prompt's ``Assistant:``), in parallel.
-    ``format_score=0.0`` gives the binary accuracy that evaluation reports."""
-    texts = [p + c for p, c in zip(prompts, completions, strict=True)]
+    """The reward of each completion of the RL (or priming) prompt of its puzzle:
+    :func:`cogstar.score_completions`, in parallel. ``format_score=0.0`` gives the binary
+    accuracy that evaluation reports."""
     numbers = [list(p.numbers) for p in puzzles]
     targets = [p.target for p in puzzles]
-    return score_batch(texts, numbers, targets, mode=mode, format_score=format_score)
+    return score_completions(completions, numbers, targets, mode=mode, format_score=format_score)
 
 
 # -- the data stage ------------------------------------------------------------------------

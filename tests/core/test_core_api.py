@@ -108,9 +108,9 @@ def test_batch_object() -> None:
 def test_caller_mistakes_raise_value_error() -> None:
     with pytest.raises(ValueError, match="mode must be 'tinyzero' or 'strict', got 'fast'"):
         cogstar.score("x", [1], 1, mode="fast")
-    with pytest.raises(ValueError, match="targets has 1 entries but texts has 2"):
+    with pytest.raises(ValueError, match="targets has 1 entries but there are 2 texts"):
         cogstar.score_batch(["a", "b"], [[1], [1]], [1])
-    with pytest.raises(ValueError, match="numbers has 1 entries but texts has 2"):
+    with pytest.raises(ValueError, match="numbers has 1 entries but there are 2 texts"):
         cogstar.score_batch(["a", "b"], [[1]], [1, 1])
     with pytest.raises(ValueError, match="rules must be 'rational' or 'classic'"):
         cogstar.solve([1, 2], 3, rules="exact")

@@ -1,4 +1,5 @@
-"""The GRPO ablation: the reward adapter TRL calls, and a two-step run on the tiny model."""
+"""The GRPO ablation: a two-step run through TRL on the tiny model (its reward function is
+tested in tests/integrations/test_trl.py)."""
 
 from __future__ import annotations
 
@@ -10,26 +11,8 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
 import cogstar  # noqa: E402
-from cogstar.tasks import rl_prompt  # noqa: E402
 from cogstar.train import tiny  # noqa: E402
-from cogstar.train.grpo import GRPOConfig, countdown_reward, run_grpo  # noqa: E402
-
-
-def test_reward_adapter_scores_prompt_plus_completion() -> None:
-    reward = countdown_reward()
-    prompt = rl_prompt([44, 19, 35], 98)
-    got = reward(
-        prompts=[prompt, prompt, prompt],
-        completions=[
-            " ok </think>\n<answer>44 + 19 + 35</answer>",
-            " </think>\n<answer>44 + 19</answer>",
-            " no answer",
-        ],
-        numbers=[[44, 19, 35]] * 3,
-        target=[98] * 3,
-        trainer_state=None,  # TRL passes extra keywords; they are ignored
-    )
-    assert got == [1.0, 0.1, 0.0]
+from cogstar.train.grpo import GRPOConfig, run_grpo  # noqa: E402
 
 
 def test_grpo_runs_through_trl(tmp_path: Path) -> None:

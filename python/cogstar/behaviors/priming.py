@@ -42,7 +42,7 @@ from cogstar.config import Found, Problem, StageConfig
 from cogstar.errors import ArgumentError
 from cogstar.io import RECORD_SOURCES, Record, write_records
 from cogstar.llm import Backend, BackendConfig, Request, make_backend
-from cogstar.tasks import Posed, is_heldout, priming_prompt, score_completions, user_text
+from cogstar.tasks import Posed, is_heldout, priming_prompt, score_puzzles, user_text
 
 if TYPE_CHECKING:
     from cogstar.behaviors.cards import DatasetCard
@@ -249,11 +249,9 @@ def dots(completion: str, count_tokens: Callable[[str], int]) -> str:
     return "<think>" + " ." * k + " </think>" + rest
 
 
-def _correct(
-    prompts: Sequence[str], completions: Sequence[str], puzzles: Sequence[Posed]
-) -> list[bool]:
-    """The reward's verdict (value 1.0) on prompt + completion, in parallel."""
-    return [v == 1.0 for v in score_completions(prompts, completions, puzzles).values]
+def _correct(completions: Sequence[str], puzzles: Sequence[Posed]) -> list[bool]:
+    """The reward's verdict (value 1.0) on each completion of its puzzle's priming prompt."""
+    return [v == 1.0 for v in score_puzzles(completions, puzzles).values]
 
 
 def build_llm_records(
@@ -293,7 +291,7 @@ def build_llm_records(
             completion = "<think>" + completion
         completions.append(completion)
     prompts = [priming_prompt(p.numbers, p.target) for p in puzzles]
-    verdicts = _correct(prompts, completions, puzzles)
+    verdicts = _correct(completions, puzzles)
     return [
         Record(prompt, completion, p.numbers, p.target, condition, correct, source="llm")
         for prompt, completion, p, correct in zip(
@@ -329,7 +327,7 @@ def build_synthetic_records(
     )
     prompts = [priming_prompt(p.numbers, p.target) for p in puzzles]
     completions = [t.text for t in traces]
-    verdicts = _correct(prompts, completions, puzzles)
+    verdicts = _correct(completions, puzzles)
     return [
         Record(
             prompt,
@@ -423,7 +421,7 @@ def build_priming_set(
     else:
         assert tokenizer_count is not None
         completions = [dots(r.completion, tokenizer_count) for r in originals]
-    verdicts = _correct([r.prompt for r in originals], completions, originals)
+    verdicts = _correct(completions, originals)
     zero = dict.fromkeys(BEHAVIORS, 0)
     return [
         replace(

@@ -79,14 +79,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = sub.add_parser("generate", help="generate data")
     what = generate.add_subparsers(dest="what", required=True)
-    puzzles = what.add_parser("puzzles", help="seeded Countdown puzzles as JSONL")
-    puzzles.add_argument("--count", type=int, required=True)
-    puzzles.add_argument("--seed", type=int, required=True)
-    puzzles.add_argument("--sizes", type=int, nargs="+", default=[3, 4])
+    puzzles = what.add_parser(
+        "puzzles",
+        help="seeded Countdown puzzles as JSONL, Parquet or verl's data layout",
+        description="Seeded, solvable Countdown puzzles: JSONL rows {numbers, target} (stdout, "
+        "or --out FILE.jsonl / FILE.parquet), or verl's training rows (--format verl).",
+    )
+    puzzles.add_argument("--count", type=int, required=True, help="how many puzzles")
+    puzzles.add_argument("--seed", type=int, required=True, help="the generator's seed")
+    puzzles.add_argument(
+        "--sizes", type=int, nargs="+", default=[3, 4], help="how many numbers a puzzle has"
+    )
     puzzles.add_argument(
         "--priming", action="store_true", help="the priming distribution (targets 10-25, classic)"
     )
-    puzzles.add_argument("--out", help="output file (default: stdout)")
+    puzzles.add_argument(
+        "--format",
+        choices=["rows", "verl"],
+        default="rows",
+        help="rows: puzzle rows, JSONL or Parquet by --out's suffix; verl: verl's Parquet "
+        "columns (data_source, prompt, ability, reward_model, extra_info)",
+    )
+    puzzles.add_argument(
+        "--style",
+        choices=["base", "chat"],
+        default="base",
+        help="verl: the base-model prompt up to <think> (TinyZero's), or system + user turns",
+    )
+    puzzles.add_argument("--split", default="train", help="verl: extra_info.split of each row")
+    puzzles.add_argument("--out", help="output FILE.jsonl or FILE.parquet (default: stdout)")
     puzzles.set_defaults(run=core.generate_puzzles)
 
     priming = what.add_parser(

@@ -14,7 +14,7 @@ import cogstar
 from cogstar.behaviors.priming import priming_puzzles
 from cogstar.cli.common import console, err_console
 from cogstar.errors import UsageError
-from cogstar.io import Completion, read_completions, write_puzzles
+from cogstar.io import Completion, puzzle_row, read_completions, write_puzzles
 from cogstar.tasks import rl_prompt
 
 __all__ = ["generate_puzzles", "score", "solve"]
@@ -84,11 +84,18 @@ def generate_puzzles(args: argparse.Namespace) -> int:
         puzzles = priming_puzzles(args.count, args.seed, sizes=args.sizes)
     else:
         puzzles = cogstar.generate_puzzles(args.count, seed=args.seed, sizes=tuple(args.sizes))
-    lines = (json.dumps({"numbers": p.numbers, "target": p.target}) for p in puzzles)
+    if args.format == "verl":
+        from cogstar.integrations.verl import write_verl
+
+        if args.out is None:
+            raise UsageError("--format verl writes Parquet: give --out FILE.parquet")
+        n = write_verl(args.out, puzzles, split=args.split, style=args.style)
+        err_console.print(f"wrote {n} verl rows ({args.style} prompts) to {args.out}")
+        return 0
     if args.out is None:
-        for line in lines:
-            print(line)
-    else:
-        write_puzzles(args.out, puzzles)
-        err_console.print(f"wrote {len(puzzles)} puzzles to {args.out}")
+        for p in puzzles:
+            print(json.dumps(puzzle_row(p)))
+        return 0
+    write_puzzles(args.out, puzzles)
+    err_console.print(f"wrote {len(puzzles)} puzzles to {args.out}")
     return 0

@@ -49,21 +49,51 @@ def puzzle_from_row(row: Mapping[str, Any]) -> Puzzle:
     return Puzzle([_int(n, "each number") for n in numbers], _int(row["target"], "target"))
 
 
+_PUZZLE_SUFFIXES = (".jsonl", ".parquet")
+
+
+def _puzzle_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in _PUZZLE_SUFFIXES:
+        raise DataError(
+            f"{path}: unknown file type {path.suffix or '(no suffix)'!r}; puzzles are written "
+            "and read as .jsonl or .parquet"
+        )
+    return suffix
+
+
 def write_puzzles(path: PathLike, puzzles: Iterable[Puzzle]) -> int:
-    """Write puzzle rows, atomically; returns how many."""
-    return write_jsonl(path, (puzzle_row(p) for p in puzzles))
+    """Write puzzle rows, atomically, as the suffix says (``.jsonl`` or ``.parquet``, whose
+    columns are ``numbers`` and ``target``); returns how many."""
+    target = Path(path)
+    if _puzzle_format(target) == ".jsonl":
+        return write_jsonl(target, (puzzle_row(p) for p in puzzles))
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    rows = [puzzle_row(p) for p in puzzles]
+    schema = pa.schema([("numbers", pa.list_(pa.int64())), ("target", pa.int64())])
+    with atomic_file(target) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
+    return len(rows)
 
 
 def read_puzzles(path: PathLike, fix: str) -> list[Puzzle]:
-    """The puzzles of a file of puzzle rows. A missing file or a malformed row raises
-    :class:`DataError` naming ``file:line`` and ending with ``fix`` (what rebuilds the file)."""
+    """The puzzles of a ``.jsonl`` or ``.parquet`` file of puzzle rows. A missing file or a
+    malformed row raises :class:`DataError` naming ``file:line`` (or row) and ending with
+    ``fix`` (what rebuilds the file)."""
+    source = Path(path)
+    if _puzzle_format(source) == ".parquet":
+        rows = [(f"{source}: row {n}", r) for n, r in enumerate(_parquet_rows(source), 1)]
+    else:
+        rows = [(f"{source}:{n}", r) for n, r in iter_jsonl(source, fix)]
     out = []
-    for number, row in iter_jsonl(path, fix):
+    for where, row in rows:
         try:
             out.append(puzzle_from_row(row))
         except (KeyError, TypeError) as err:
             raise DataError(
-                f'{path}:{number}: not a puzzle row ({_reason(err)}); expected {{"numbers": '
+                f'{where}: not a puzzle row ({_reason(err)}); expected {{"numbers": '
                 f'[...], "target": N}}; {fix}'
             ) from None
     return out
@@ -128,8 +158,8 @@ def completion_from_row(row: Mapping[str, Any], *, require_puzzle: bool = False)
 
 
 def _parquet_rows(path: Path) -> list[dict[str, Any]]:
-    import pyarrow as pa  # type: ignore[import-untyped]
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     try:
         rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()

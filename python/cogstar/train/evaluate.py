@@ -28,7 +28,7 @@ import cogstar
 from cogstar import io
 from cogstar.config import Found, Problem, StageConfig
 from cogstar.errors import ArgumentError
-from cogstar.tasks import rl_prompt, score_completions
+from cogstar.tasks import rl_prompt, score_puzzles
 
 __all__ = ["EvalConfig", "EvalResult", "evaluate", "pass_at_k", "summary_path"]
 
@@ -154,8 +154,8 @@ def evaluate(
         batch = engine.generate(*encode_prompts(tokenizer, texts, dev))
         n_tokens += [int(m.sum().item()) for m in batch.response_mask]
         completions += decode_responses(tokenizer, batch)
-    prompts = [rl_prompt(p.numbers, p.target) for _, p in items]
-    scores = score_completions(prompts, completions, [p for _, p in items], format_score=0.0)
+    prompts = [rl_prompt(p.numbers, p.target) for _, p in items]  # stored with each row
+    scores = score_puzzles(completions, [p for _, p in items], format_score=0.0)
     values = [scores[i].value for i in range(len(scores))]
     outcomes = [str(scores[i].outcome) for i in range(len(scores))]
     correct_per_puzzle = Counter(i for (i, _), v in zip(items, values, strict=True) if v == 1.0)

@@ -13,17 +13,18 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 import cogstar
 from cogstar.config import Found, Problem, StageConfig, divisor_at_most
 from cogstar.errors import ConfigError
+from cogstar.integrations.trl import countdown_reward
 from cogstar.layout import TrainLayout
-from cogstar.tasks import rl_prompt, score_completions
+from cogstar.tasks import rl_prompt
 
-__all__ = ["GRPOConfig", "countdown_reward", "run_grpo"]
+__all__ = ["GRPOConfig", "run_grpo"]
 
 
 class GRPOConfig(StageConfig):
@@ -56,24 +57,6 @@ class GRPOConfig(StageConfig):
                 f"use a divisor of {per_step} (e.g. {divisor_at_most(per_step, self.micro_batch)})",
             )
         return found
-
-
-def countdown_reward(mode: str = "tinyzero") -> Any:
-    """A TRL reward function: the Countdown reward of prompt + completion, batched."""
-
-    def reward(
-        prompts: list[str],
-        completions: list[str],
-        numbers: list[list[int]],
-        target: list[int],
-        **_: Any,
-    ) -> list[float]:
-        puzzles = [cogstar.Puzzle(n, t) for n, t in zip(numbers, target, strict=True)]
-        scores = score_completions(prompts, completions, puzzles, mode=mode)
-        return list(scores.values)
-
-    reward.__name__ = f"countdown_{mode}"
-    return reward
 
 
 def run_grpo(

@@ -37,7 +37,7 @@ import cogstar
 from cogstar import io
 from cogstar.errors import StageError
 from cogstar.layout import PPOLayout
-from cogstar.tasks import rl_prompt, score_completions
+from cogstar.tasks import rl_prompt, score_puzzles
 from cogstar.train.ppo.config import PPOConfig
 from cogstar.train.ppo.core import (
     explained_variance,
@@ -275,7 +275,7 @@ def run_ppo(
         t_rollout = time.perf_counter()
         # 2. reward
         responses = decode_responses(tok, batch)
-        batch_scores = score_completions(texts, responses, chosen, mode=settings.reward_mode)
+        batch_scores = score_puzzles(responses, chosen, mode=settings.reward_mode)
         scored = [batch_scores[k] for k in range(len(batch_scores))]
         scores = torch.tensor([s.value for s in scored], dtype=torch.float32, device=acc.device)
         t_reward = time.perf_counter()
