@@ -201,6 +201,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-report", action="store_true", help="skip the report at the end")
     run.set_defaults(run=study.run)
 
+    serve = sub.add_parser(
+        "serve-reward",
+        help="an HTTP Countdown reward server (OpenRLHF's --remote_rm_url)",
+        description="Serve the Countdown reward over HTTP: POST JSON {query, prompts, labels} "
+        "(labels: {numbers, target} per query) on any path, get {rewards, scores, "
+        'extra_logs}. Needs the serve extra: pip install -e ".[serve]".',
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=5000, help="port to listen on")
+    serve.add_argument(
+        "--mode", choices=["tinyzero", "strict"], default="tinyzero", help="the reward's rules"
+    )
+    serve.set_defaults(run=core.serve_reward)
+
     tiny = sub.add_parser(
         "tiny-pretrain",
         help="pretrain the embedded tiny base model",

@@ -17,7 +17,7 @@ from cogstar.errors import UsageError
 from cogstar.io import Completion, puzzle_row, read_completions, write_puzzles
 from cogstar.tasks import rl_prompt
 
-__all__ = ["generate_puzzles", "score", "solve"]
+__all__ = ["generate_puzzles", "score", "serve_reward", "solve"]
 
 
 def _with_prompt(row: Completion) -> str:
@@ -98,4 +98,22 @@ def generate_puzzles(args: argparse.Namespace) -> int:
         return 0
     write_puzzles(args.out, puzzles)
     err_console.print(f"wrote {len(puzzles)} puzzles to {args.out}")
+    return 0
+
+
+def serve_reward(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    missing = [m for m in ("starlette", "uvicorn") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(
+            f"the reward server needs the serve extra ({', '.join(missing)} missing): "
+            'pip install -e ".[serve]"'
+        )
+    from cogstar.integrations.openrlhf import serve
+
+    err_console.print(
+        f"serving the Countdown reward ({args.mode}) on http://{args.host}:{args.port}"
+    )
+    serve(args.host, args.port, args.mode)
     return 0
