@@ -93,6 +93,11 @@ class _StageFolder:
         return self.root / "launch.log"
 
     @property
+    def tracking(self) -> Path:
+        """Where experiment trackers write locally (TensorBoard events, wandb, mlruns)."""
+        return self.root / "tracking"
+
+    @property
     def metrics(self) -> Path:
         """One JSON line per RL step."""
         return self.root / "metrics.jsonl"

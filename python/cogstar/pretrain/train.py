@@ -35,6 +35,7 @@ from pydantic import Field
 
 from cogstar.io import Record
 from cogstar.train.sft import SFTConfig, stage_cli, train_on_records
+from cogstar.train.tracking import Tracking
 
 __all__ = ["PretrainConfig", "main", "run_continued_pretraining"]
 
@@ -59,6 +60,7 @@ def run_continued_pretraining(
     eval_records: Sequence[Record] | None = None,
     quiet: bool = False,
     on_log: Callable[[dict[str, float]], None] | None = None,
+    tracking: Tracking | None = None,
 ) -> Path:
     """Continue pretraining ``model`` (hub id or folder) on ``records``; returns ``out/final``.
 
@@ -77,6 +79,7 @@ def run_continued_pretraining(
         quiet=quiet,
         empty="no records to pretrain on; build the pool's dataset first "
         "(cogstar.pretrain.budget.build_pool_dataset)",
+        tracking=tracking,
     )
 
 

@@ -46,6 +46,7 @@ from cogstar.study.stages import StageKey, stage_keys
 from cogstar.study.sweep import Cell, expand_cells
 from cogstar.tasks import make_puzzles
 from cogstar.train.base import base_model
+from cogstar.train.tracking import Tracking
 
 __all__ = ["run_cell", "run_experiment"]
 
@@ -188,9 +189,11 @@ def _train(
             ctx.report.begin(stage.unit, stage.name, config.steps(len(records)))
             if not records:
                 raise StageError(f"{files[0]}: no records to train on; {empty}")
+            tracking = _tracking(ctx, what, stage)
             if ctx.spec.launch.launcher != "none":
                 args = [str(base), str(files[0]), str(what.root), "--quiet"]
                 args += ["--config", str(_write_config(what.config, config))]
+                args += tracking.cli_args()
                 if valid and files[1] is not None:
                     args += ["--valid", str(files[1])]
                 _launch(ctx, module, args, what.launch_log)
@@ -206,6 +209,7 @@ def _train(
                     on_log=lambda entry: ctx.report.advance_to(
                         int(entry.get("step", 0)), loss=entry.get("loss")
                     ),
+                    tracking=tracking,
                 )
             handle.outputs["model"] = str(what.final)
             handle.info.update({"records": len(records), **(info or {})})
@@ -283,9 +287,11 @@ def _rl(
         handle.info["start"] = str(start)
         puzzles = io.read_puzzles(puzzles_file, _DATA_FIX)
         ctx.report.begin(cell.name, spec.rl.algorithm, config.steps)
+        tracking = _tracking(ctx, where, keys[f"{cell.name}/rl"])
         if spec.rl.algorithm == "ppo" and spec.launch.launcher != "none":
             args = [str(start), str(where.root), "--puzzles", str(puzzles_file)]
             args += ["--config", str(_write_config(where.config, config))]
+            args += tracking.cli_args()
             _launch(ctx, "cogstar.train.ppo", args, where.launch_log)
             handle.outputs["metrics"] = str(where.metrics)
         elif spec.rl.algorithm == "ppo":
@@ -302,13 +308,22 @@ def _rl(
                 on_step=lambda m: ctx.report.advance_to(
                     int(m["step"]), reward=m.get("reward"), accuracy=m.get("accuracy")
                 ),
+                tracking=tracking,
             )
             handle.outputs["last"] = str(last)
         else:
             from cogstar.train.grpo import run_grpo
 
             _write_config(where.config, spec.grpo)
-            handle.outputs["last"] = str(run_grpo(start, puzzles, where.root, spec.grpo))
+            last = run_grpo(start, puzzles, where.root, spec.grpo, tracking=tracking)
+            handle.outputs["last"] = str(last)
+
+
+def _tracking(ctx: Context, where: Any, stage: StageKey) -> Tracking:
+    """The spec's trackers for one stage: writing under its ``tracking/`` folder, the run
+    named ``experiment/cell/stage``."""
+    name = f"{ctx.spec.experiment.name}/{stage.unit}/{stage.name}"
+    return Tracking(tuple(ctx.spec.report.trackers), where.tracking, name)
 
 
 def _launch(ctx: Context, module: str, args: list[str], log: Path) -> None:

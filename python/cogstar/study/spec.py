@@ -139,10 +139,28 @@ class RLSpec(_Section):
 
 class ReportSpec(_Section):
     """``paper``: whose published curves the report draws beside ours (``auto``: by the
-    model's name; none for the tiny model); ``figures``: draw the PNG figures."""
+    model's name; none for the tiny model); ``figures``: draw the PNG figures;
+    ``trackers``: experiment trackers every training stage (SFT, continued pretraining, PPO,
+    GRPO) reports to, writing under the stage's ``tracking/`` folder
+    (:mod:`cogstar.train.tracking`). Trackers do not change what a stage computes."""
 
     paper: Literal["auto", "qwen", "llama", "none"] = "auto"
     figures: bool = True
+    trackers: list[
+        Literal["tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "trackio"]
+    ] = Field(default_factory=list)
+
+    def problems(self) -> list[Problem]:
+        from cogstar.train.tracking import TRACKERS, missing_trackers
+
+        found = Found()
+        for name in missing_trackers(self.trackers):
+            found.add(
+                ("trackers",),
+                f"{name} is not installed",
+                f"pip install {TRACKERS[name]}, or remove {name!r} from report.trackers",
+            )
+        return found
 
 
 class LaunchSpec(_Section):

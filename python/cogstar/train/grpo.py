@@ -23,6 +23,7 @@ from cogstar.errors import ConfigError
 from cogstar.integrations.trl import countdown_reward
 from cogstar.layout import TrainLayout
 from cogstar.tasks import rl_prompt
+from cogstar.train.tracking import Tracking, hf_environment
 
 __all__ = ["GRPOConfig", "run_grpo"]
 
@@ -64,8 +65,11 @@ def run_grpo(
     puzzles: Sequence[cogstar.Puzzle],
     out: str | Path,
     config: GRPOConfig | None = None,
+    *,
+    tracking: Tracking | None = None,
 ) -> Path:
-    """Train with TRL's GRPOTrainer; returns ``out/final``. A finished run is not redone."""
+    """Train with TRL's GRPOTrainer; returns ``out/final``. A finished run is not redone.
+    ``tracking``: experiment trackers for the trainer's logs (:mod:`cogstar.train.tracking`)."""
     import torch
     from datasets import Dataset  # type: ignore[import-untyped]
     from trl.trainer.grpo_config import GRPOConfig as TRLGRPOConfig
@@ -112,16 +116,18 @@ def run_grpo(
         save_strategy="steps",
         save_steps=config.save_every,
         logging_steps=1,
-        report_to=[],
+        report_to=list(tracking.trackers) if tracking else [],
+        run_name=tracking.run_name if tracking else None,
         seed=config.seed,
         bf16=on_gpu and config.dtype == "bfloat16",
         use_cpu=not on_gpu,
     )
-    trainer = GRPOTrainer(
-        model=policy,
-        reward_funcs=countdown_reward(config.reward_mode),
-        args=args,
-        train_dataset=data,
-        processing_class=tok,
-    )
-    return train_to_final(trainer, tok, out)
+    with hf_environment(tracking or Tracking()):
+        trainer = GRPOTrainer(
+            model=policy,
+            reward_funcs=countdown_reward(config.reward_mode),
+            args=args,
+            train_dataset=data,
+            processing_class=tok,
+        )
+        return train_to_final(trainer, tok, out)

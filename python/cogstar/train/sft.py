@@ -38,6 +38,7 @@ from cogstar.errors import ArgumentError, CogstarError, ConfigError
 from cogstar.io import Record, publish_dir, read_records
 from cogstar.layout import TrainLayout
 from cogstar.train.ppo.distributed import fsdp_checkpointing
+from cogstar.train.tracking import Tracking, add_tracking_arguments, hf_environment
 
 __all__ = [
     "LengthGroupedBatches",
@@ -193,7 +194,14 @@ def records_dataset(records: Sequence[Record], tokenizer: Any) -> Any:
     return Dataset.from_dict({"input_ids": ids, "completion_mask": masks})
 
 
-def trainer_config(config: SFTConfig, out: Path, *, completion_only: bool, **overrides: Any) -> Any:
+def trainer_config(
+    config: SFTConfig,
+    out: Path,
+    *,
+    completion_only: bool,
+    tracking: Tracking | None = None,
+    **overrides: Any,
+) -> Any:
     """The SFTConfig of a run on prompt/completion records: loss on the completion only
     (priming) or on every token (continued pretraining); one record per sequence."""
     import torch
@@ -224,7 +232,8 @@ def trainer_config(config: SFTConfig, out: Path, *, completion_only: bool, **ove
         "save_steps": config.save_steps,
         "save_total_limit": 2,
         "logging_steps": 1,
-        "report_to": [],
+        "report_to": list(tracking.trackers) if tracking else [],
+        "run_name": tracking.run_name if tracking else None,
         "seed": config.seed,
         "bf16": on_gpu and config.dtype == "bfloat16",
         "use_cpu": not on_gpu,
@@ -246,13 +255,15 @@ def train_on_records(
     on_log: Callable[[dict[str, float]], None] | None = None,
     quiet: bool = False,
     empty: str = "no records to train on",
+    tracking: Tracking | None = None,
 ) -> Path:
     """Train ``model`` on prompt/completion ``records`` with TRL's SFTTrainer; returns
     ``out/final`` (the stage behind :func:`run_sft` and continued pretraining).
 
     A finished run (``out/final`` exists) is not redone; ``empty`` is the error for no records.
     ``log`` collects the trainer's log entries and ``on_log`` gets each (with its ``step``);
-    ``quiet`` turns off the trainer's own progress output.
+    ``quiet`` turns off the trainer's own progress output; ``tracking`` names experiment
+    trackers for the trainer's logs (:mod:`cogstar.train.tracking`).
     """
     import torch
     from transformers import TrainerCallback
@@ -274,6 +285,7 @@ def train_on_records(
         config,
         out,
         completion_only=completion_only,
+        tracking=tracking,
         eval_strategy="epoch" if eval_records else "no",
         disable_tqdm=quiet,
     )
@@ -289,17 +301,18 @@ def train_on_records(
             if on_log is not None:
                 on_log(entry)
 
-    trainer = trainer_class(config)(
-        model=policy,
-        args=args,
-        train_dataset=records_dataset(records, tok),
-        eval_dataset=records_dataset(eval_records, tok) if eval_records else None,
-        processing_class=tok,
-        callbacks=[_Log()],
-    )
-    if quiet:  # without tqdm the trainer prints every log entry instead
-        trainer.remove_callback(PrinterCallback)
-    return train_to_final(trainer, tok, out)
+    with hf_environment(tracking or Tracking()):
+        trainer = trainer_class(config)(
+            model=policy,
+            args=args,
+            train_dataset=records_dataset(records, tok),
+            eval_dataset=records_dataset(eval_records, tok) if eval_records else None,
+            processing_class=tok,
+            callbacks=[_Log()],
+        )
+        if quiet:  # without tqdm the trainer prints every log entry instead
+            trainer.remove_callback(PrinterCallback)
+        return train_to_final(trainer, tok, out)
 
 
 def run_sft(
@@ -312,6 +325,7 @@ def run_sft(
     log: list[dict[str, float]] | None = None,
     on_log: Callable[[dict[str, float]], None] | None = None,
     quiet: bool = False,
+    tracking: Tracking | None = None,
 ) -> Path:
     """Prime ``model`` (hub id or folder) on ``records``, loss on the completions only;
     returns ``out/final`` (see :func:`train_on_records` for the options)."""
@@ -326,6 +340,7 @@ def run_sft(
         on_log=on_log,
         quiet=quiet,
         empty="no priming records to train on; build the priming set first",
+        tracking=tracking,
     )
 
 
@@ -366,6 +381,7 @@ def stage_cli(
     ap.add_argument("--valid", type=Path, default=None, help="evaluation records")
     ap.add_argument("--quiet", action="store_true", help="no trainer progress output")
     add_config_arguments(ap, config_type)
+    add_tracking_arguments(ap)
     args = ap.parse_args(argv)
     try:
         config = config_from_args(config_type, args)
@@ -381,6 +397,7 @@ def stage_cli(
         config,
         eval_records=valid,
         quiet=args.quiet,
+        tracking=Tracking.from_args(args),
     )
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"{done}: {final}")

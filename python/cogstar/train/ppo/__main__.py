@@ -22,6 +22,7 @@ from cogstar.config import add_config_arguments, config_from_args
 from cogstar.errors import CogstarError
 from cogstar.io import read_puzzles
 from cogstar.train.ppo.config import PPOConfig
+from cogstar.train.tracking import Tracking, add_tracking_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         "--puzzles", type=Path, required=True, help='puzzle rows: {"numbers": [...], "target": N}'
     )
     add_config_arguments(ap, PPOConfig)
+    add_tracking_arguments(ap)
     args = ap.parse_args(argv)
     try:
         config = config_from_args(PPOConfig, args)
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from cogstar.train.ppo.trainer import run_ppo  # imports torch
 
-    last = run_ppo(args.model, puzzles, args.out, config)
+    last = run_ppo(args.model, puzzles, args.out, config, tracking=Tracking.from_args(args))
     print(f"last checkpoint: {last}")
     return 0
 

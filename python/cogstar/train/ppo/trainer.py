@@ -37,7 +37,7 @@ import cogstar
 from cogstar import io
 from cogstar.errors import StageError
 from cogstar.layout import PPOLayout
-from cogstar.tasks import rl_prompt, score_puzzles
+from cogstar.tasks import OUTCOMES, rl_prompt, score_puzzles
 from cogstar.train.ppo.config import PPOConfig
 from cogstar.train.ppo.core import (
     explained_variance,
@@ -56,6 +56,7 @@ from cogstar.train.ppo.rollout import (
     encode_prompts,
     token_logprobs,
 )
+from cogstar.train.tracking import Tracking, flatten
 
 __all__ = ["latest_checkpoint", "run_ppo"]
 
@@ -118,12 +119,13 @@ def run_ppo(
     *,
     on_step: Callable[[dict[str, Any]], None] | None = None,
     stop_after: int | None = None,
-    trackers: Sequence[str] = (),
+    tracking: Tracking | None = None,
 ) -> Path:
     """Train ``model`` (a policy folder) with PPO on ``puzzles``; returns the last checkpoint.
 
     ``stop_after`` ends the call after that many steps in this call (the run can be resumed);
-    ``on_step`` receives each step's metrics (live progress).
+    ``on_step`` receives each step's metrics (live progress); ``tracking`` names experiment
+    trackers that get every step's metrics, flattened (:mod:`cogstar.train.tracking`).
     """
     from accelerate import Accelerator  # type: ignore[import-untyped]
     from accelerate.utils import gather_object  # type: ignore[import-untyped]
@@ -152,6 +154,9 @@ def run_ppo(
         )
     tok = load_tokenizer(model)
     mixed = prec.mixed if on_gpu else None  # on CPU Accelerate follows the launcher
+    tracking = tracking if tracking is not None else Tracking()
+    log_with = list(tracking.trackers) or None
+    project_dir = str(tracking.directory) if tracking and tracking.directory else None
     deepspeed = dist.deepspeed_launched()
     if deepspeed:
         actor_rows = settings.minibatch_rows("actor", world_env)
@@ -165,11 +170,16 @@ def run_ppo(
             mixed=prec.mixed,
         )
         acc = Accelerator(
-            log_with=list(trackers) or None, mixed_precision=mixed, deepspeed_plugins=plugins
+            log_with=log_with,
+            project_dir=project_dir,
+            mixed_precision=mixed,
+            deepspeed_plugins=plugins,
         )
         critic_acc, ref_acc = Accelerator(), Accelerator()
     else:
-        acc = Accelerator(log_with=list(trackers) or None, cpu=not on_gpu, mixed_precision=mixed)
+        acc = Accelerator(
+            log_with=log_with, project_dir=project_dir, cpu=not on_gpu, mixed_precision=mixed
+        )
         critic_acc = ref_acc = acc
     rank, world = acc.process_index, acc.num_processes
     # what Accelerate settled on (on CPU: the launcher's choice)
@@ -230,8 +240,12 @@ def run_ppo(
                 "rollout": settings.rollout,
             },
         )
-    if trackers:
-        acc.init_trackers("cogstar-ppo", config=settings.model_dump(mode="json"))
+    if tracking:
+        acc.init_trackers(
+            "cogstar",
+            config=flatten(settings.model_dump(mode="json")),
+            init_kwargs={"wandb": {"name": tracking.run_name, "dir": project_dir}},
+        )
     engine = _engine(settings, model, tok, rank=rank, synced=dist.fsdp_launched() and world > 1)
     if resume is not None and hasattr(engine, "calls"):  # fast, vLLM: their seeds go on
         engine.calls = int(state.get("rollout_calls", 0))
@@ -379,9 +393,9 @@ def run_ppo(
             torch.cuda.reset_peak_memory_stats(acc.device)
         if acc.is_main_process:
             io.append_jsonl(layout.metrics, record)
-        if trackers:
-            flat = {k: v for k, v in record.items() if isinstance(v, int | float)}
-            acc.log(flat, step=step)
+        if tracking:  # every outcome, zeros too, so each is one continuous curve
+            outcomes = dict.fromkeys(OUTCOMES, 0) | record["outcomes"]
+            acc.log(flatten({**record, "outcomes": outcomes}), step=step)
         if step % settings.save_every == 0 or step == settings.steps:
             last = _save(out, step, acc, critic_acc, states, actor, critic, tok, engine)
         if on_step is not None:
@@ -389,7 +403,7 @@ def run_ppo(
     if stop_after is not None and step > 0 and (last is None or int(last.name[5:]) != step):
         last = _save(out, step, acc, critic_acc, states, actor, critic, tok, engine)
     acc.wait_for_everyone()
-    if trackers:
+    if tracking:
         acc.end_training()
     assert last is not None or settings.steps == 0
     return last if last is not None else Path(model)
