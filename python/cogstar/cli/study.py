@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,11 @@ if TYPE_CHECKING:
     from cogstar.study.spec import Spec
 
 __all__ = ["report", "run", "tiny_pretrain"]
+
+
+class _NotSharedTensorNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Removed shared tensor" not in record.getMessage()
 
 
 def _quiet_libraries() -> None:
@@ -26,6 +32,9 @@ def _quiet_libraries() -> None:
 
     hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    # Accelerate logs a warning per checkpoint for tied weights it saves once ("Removed
+    # shared tensor {'lm_head.weight'} while saving"); its other warnings stay.
+    logging.getLogger("accelerate.utils.other").addFilter(_NotSharedTensorNotice())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +47,12 @@ def run(args: argparse.Namespace) -> int:
         spec = load_spec(args.spec, args.set)
         render_plan(plan(spec), console)
         return _memory(spec)
-    mode = "json" if args.json_log else "quiet" if args.quiet else "rich"
+    if args.json_log:
+        mode = "json"
+    elif args.quiet:
+        mode = "quiet"
+    else:  # a live display on a terminal, plain lines in a log file
+        mode = "rich" if console.is_terminal else "plain"
     _quiet_libraries()
     try:
         run_dir = run_experiment(

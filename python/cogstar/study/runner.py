@@ -93,6 +93,7 @@ def _stage(
     with ctx.run.stage(stage.unit, stage.name, key) as handle:
         ctx.report.stage(stage.unit, stage.name)
         yield handle
+    ctx.report.stage_done(stage.unit, stage.name)
 
 
 # --------------------------------------------------------------------------- shared stages
@@ -476,7 +477,7 @@ def run_experiment(
     if make_report and len(chosen) == len(all_cells):
         from cogstar.study.report import build_report
 
-        build_report(run.root, report.console if report.enabled else None)
+        build_report(run.root, report.console if report.prints else None)
     return run.root
 
 
