@@ -177,10 +177,21 @@ def test_card_shows_exactly_the_asked_behaviors(
 
 def test_card_files(tmp_path: Path, sets: dict[str, list[Record]]) -> None:
     card = dataset_card(sets["only_backtracking"], "only_backtracking")
-    md, js = write_card(tmp_path / "cards" / "ob.card.md", card)
+    md, js = write_card(tmp_path / "cards" / "ob.card.md", card, data_file="ob.parquet")
     assert (md.name, js.name) == ("ob.card.md", "ob.card.json")
     assert json.loads(js.read_text(encoding="utf-8")) == card.to_dict()
     text = md.read_text(encoding="utf-8")
+    # a Hugging Face dataset card: YAML metadata first, the data file as the train split
+    import yaml
+
+    _, front, body = text.split("---\n", 2)
+    meta = yaml.safe_load(front)
+    assert meta["license"] == "apache-2.0" and meta["task_categories"] == ["text-generation"]
+    assert meta["size_categories"] == ["n<1K"] and "only_backtracking" in meta["tags"]
+    assert meta["configs"] == [
+        {"config_name": "default", "data_files": [{"split": "train", "path": "ob.parquet"}]}
+    ]
+    text = body.lstrip("\n")
     assert text.startswith("# Priming set: only_backtracking\n")
     assert f"| records | {N} |" in text
     assert "| accuracy (reward 1.0) | 100.0% |" in text

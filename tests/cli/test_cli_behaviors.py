@@ -52,7 +52,9 @@ def test_generate_priming_writes_records_and_card(
     assert "100.0%" in captured.out and "backtracking" in captured.out
     assert "wrote 12 records" in captured.err
     card_md, card_json = tmp_path / "data" / "ob.card.md", tmp_path / "data" / "ob.card.json"
-    assert card_md.read_text(encoding="utf-8").startswith("# Priming set: only_backtracking")
+    text = card_md.read_text(encoding="utf-8")
+    assert text.startswith("---\n") and f"path: ob{suffix}\n" in text  # the Hub's metadata
+    assert "\n# Priming set: only_backtracking\n" in text
     card = json.loads(card_json.read_text(encoding="utf-8"))
     assert card["size"] == 12 and card["accuracy"] == 1.0
     assert card["mean_counts"] == dataset_card(expected, "only_backtracking").mean_counts

@@ -5,7 +5,9 @@
 
 A card (Markdown with a JSON twin) gives a set's size, its accuracy under the reward, its mean
 length and the behaviors the rule-based counter finds (and the synthesizer's ground truth when
-every record has it).
+every record has it). The Markdown opens with a Hugging Face dataset card's YAML metadata
+(licence, task, tags, size category, and the data file as the ``train`` split), so a folder
+holding a set and its card, the card renamed ``README.md``, uploads as a Hub dataset.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from cogstar.behaviors.priming import CONTROLS, describe
 from cogstar.errors import ArgumentError
 from cogstar.io import Record, atomic_write_json, atomic_write_text
 
-__all__ = ["DatasetCard", "card_markdown", "dataset_card", "write_card"]
+__all__ = ["DatasetCard", "card_markdown", "dataset_card", "hub_metadata", "write_card"]
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,42 @@ def dataset_card(
     )
 
 
-def card_markdown(card: DatasetCard) -> str:
-    """The card as Markdown: title, a table of the numbers, what it asks for, how it was made."""
+_SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+          (1_000_000, "100K<n<1M"))  # fmt: skip
+
+
+def hub_metadata(card: DatasetCard, data_file: str | None = None) -> dict[str, Any]:
+    """The Hugging Face dataset card metadata of a set (``data_file``: the data's file name,
+    next to the card)."""
+    size = next((name for limit, name in _SIZES if card.size < limit), "n>1M")
+    synthetic = set(card.sources) <= {"synthetic"}
+    meta: dict[str, Any] = {
+        # cogstar's synthesizer writes the synthetic traces; an LLM's follow its terms
+        "license": "apache-2.0" if synthetic else "other",
+        "language": ["en"],
+        "task_categories": ["text-generation"],
+        "tags": ["countdown", "reasoning", "cognitive-behaviors", "cogstar", card.condition],
+        "size_categories": [size],
+        "pretty_name": f"cogstar priming set: {card.condition}",
+    }
+    if data_file is not None:
+        meta["configs"] = [
+            {"config_name": "default", "data_files": [{"split": "train", "path": data_file}]}
+        ]
+    return meta
+
+
+def card_markdown(card: DatasetCard, data_file: str | None = None) -> str:
+    """The card as Markdown: the Hub's YAML metadata (:func:`hub_metadata`), the title, a
+    table of the numbers, what it asks for, how it was made."""
+    import yaml  # type: ignore[import-untyped]
+
+    front = yaml.safe_dump(hub_metadata(card, data_file), sort_keys=False, allow_unicode=True)
     lines = [
+        "---",
+        front.rstrip("\n"),
+        "---",
+        "",
         f"# Priming set: {card.condition}",
         "",
         "| | |",
@@ -140,8 +175,11 @@ def card_markdown(card: DatasetCard) -> str:
     return "\n".join(lines)
 
 
-def write_card(path: str | Path, card: DatasetCard) -> tuple[Path, Path]:
-    """Write the card as Markdown at ``path`` and its JSON twin beside it (suffix ``.json``).
+def write_card(
+    path: str | Path, card: DatasetCard, data_file: str | None = None
+) -> tuple[Path, Path]:
+    """Write the card as Markdown at ``path`` and its JSON twin beside it (suffix ``.json``);
+    ``data_file`` names the set's file for the Hub metadata.
 
     ``data/x.card.md`` gives ``data/x.card.md`` and ``data/x.card.json``. Returns both paths.
     """
@@ -151,6 +189,6 @@ def write_card(path: str | Path, card: DatasetCard) -> tuple[Path, Path]:
         raise ArgumentError(
             f"{md}: a card's Markdown file needs a suffix other than .json, e.g. .md"
         )
-    atomic_write_text(md, card_markdown(card))
+    atomic_write_text(md, card_markdown(card, data_file))
     atomic_write_json(js, card.to_dict())
     return md, js

@@ -20,6 +20,8 @@ Nothing here imports torch, so every command starts instantly.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Sequence
 
 import cogstar
@@ -33,7 +35,12 @@ __all__ = ["build_parser", "main"]
 
 def _llm_options(parser: argparse.ArgumentParser, cache_dir: str) -> None:
     group = parser.add_argument_group("LLM backend")
-    group.add_argument("--provider", choices=["openai", "anthropic"], default="openai")
+    group.add_argument(
+        "--provider",
+        choices=["openai", "anthropic"],
+        default="openai",
+        help="openai: any OpenAI-compatible server; anthropic: the Anthropic API",
+    )
     group.add_argument("--model", help="model name, e.g. gpt-4o-mini")
     group.add_argument(
         "--base-url", help="API base URL (default: the provider's; e.g. a local vLLM server)"
@@ -58,8 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     solve = sub.add_parser("solve", help="solve a puzzle (first, all, or count of solutions)")
     solve.add_argument("numbers", type=int, nargs="+", help="the puzzle's numbers")
-    solve.add_argument("--target", type=int, required=True)
-    solve.add_argument("--rules", choices=["rational", "classic"], default="rational")
+    solve.add_argument("--target", type=int, required=True, help="the number to reach")
+    solve.add_argument(
+        "--rules",
+        choices=["rational", "classic"],
+        default="rational",
+        help="rational: any exact division (TinyZero's); classic: whole intermediate results",
+    )
     group = solve.add_mutually_exclusive_group()
     group.add_argument("--all", action="store_true", help="every distinct solution")
     group.add_argument("--limit", type=int, default=1, help="at most this many solutions")
@@ -67,14 +79,31 @@ def build_parser() -> argparse.ArgumentParser:
     solve.set_defaults(run=core.solve)
 
     score = sub.add_parser(
-        "score", help="score one response (argument or stdin) or a JSONL file of responses"
+        "score",
+        help="score one response, or a file or stream of completion rows",
+        description="Score responses with the Countdown reward: one response (the argument, "
+        "or stdin, with --numbers and --target), a FILE.jsonl/.parquet of completion rows "
+        "(cogstar's eval/step_*.jsonl included), or JSON lines on stdin (no --numbers).",
     )
     score.add_argument(
-        "text_or_file", nargs="?", help="response text, '-' for stdin, or FILE.jsonl"
+        "text_or_file",
+        nargs="?",
+        help="a response text, FILE.jsonl or FILE.parquet, or '-' (default) for stdin",
     )
-    score.add_argument("--numbers", type=int, nargs="+")
-    score.add_argument("--target", type=int)
-    score.add_argument("--mode", choices=["tinyzero", "strict"], default="tinyzero")
+    score.add_argument("--numbers", type=int, nargs="+", help="one response: the puzzle's numbers")
+    score.add_argument("--target", type=int, help="one response: the puzzle's target")
+    score.add_argument(
+        "--mode",
+        choices=["tinyzero", "strict"],
+        default="tinyzero",
+        help="tinyzero: the paper's reward, score for score; strict: exact arithmetic",
+    )
+    score.add_argument("--json", action="store_true", help="machine-readable output")
+    score.add_argument(
+        "--per-item",
+        action="store_true",
+        help="with --json: one line per response, then the summary",
+    )
     score.set_defaults(run=core.score)
 
     generate = sub.add_parser("generate", help="generate data")
@@ -222,9 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
         "behaviors) and save it to OUT. The shipped model was made with the defaults.",
     )
     tiny.add_argument("out", metavar="OUT", help="output folder")
-    tiny.add_argument("--steps", type=int, default=3000)
-    tiny.add_argument("--size", choices=("tiny", "small"), default="tiny")
-    tiny.add_argument("--seed", type=int, default=0)
+    tiny.add_argument("--steps", type=int, default=3000, help="optimizer steps")
+    tiny.add_argument(
+        "--size",
+        choices=("tiny", "small"),
+        default="tiny",
+        help="the model's size (see tiny.TINY_SIZES)",
+    )
+    tiny.add_argument("--seed", type=int, default=0, help="data and initialisation seed")
     tiny.add_argument(
         "--prose-share",
         type=float,
@@ -260,6 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CogstarError as err:
         err_console.print(f"[bold red]error:[/] {err}", highlight=False)
         return 2
+    except BrokenPipeError:  # `cogstar generate ... | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's exit flush must not raise again
+        return 0
 
 
 if __name__ == "__main__":

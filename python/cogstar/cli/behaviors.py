@@ -184,7 +184,7 @@ def generate_priming(args: argparse.Namespace) -> int:
     )
     card = dataset_card(records, args.condition, generation=how)
     n = write_records(out, records)
-    md, js = write_card(_card_paths(out)[0], card)
+    md, js = write_card(_card_paths(out)[0], card, data_file=out.name)
     console.print(_card_table(card, f"{args.condition} ({out})"))
     err_console.print(f"wrote {n} records to {out}, card to {md} and {js}", highlight=False)
     if n == 0:

@@ -14,7 +14,13 @@ import cogstar
 from cogstar.behaviors.priming import priming_puzzles
 from cogstar.cli.common import console, err_console
 from cogstar.errors import UsageError
-from cogstar.io import Completion, puzzle_row, read_completions, write_puzzles
+from cogstar.io import (
+    Completion,
+    puzzle_row,
+    read_completion_lines,
+    read_completions,
+    write_puzzles,
+)
 from cogstar.tasks import rl_prompt
 
 __all__ = ["generate_puzzles", "score", "serve_reward", "solve"]
@@ -46,36 +52,59 @@ def solve(args: argparse.Namespace) -> int:
 
 def score(args: argparse.Namespace) -> int:
     source = args.text_or_file
+    one_text = args.numbers is not None or args.target is not None
     path = Path(source) if source not in (None, "-") else None
-    if path is not None and path.suffix in (".jsonl", ".parquet"):
-        rows = read_completions(path, require_puzzle=True)
-        batch = cogstar.score_batch(
-            [_with_prompt(r) if r.prompt is None else r.text for r in rows],
-            [r.numbers or [] for r in rows],
-            [r.target or 0 for r in rows],
-            mode=args.mode,
-        )
-        table = Table(title=f"{path} ({len(batch)} responses, mode={args.mode})")
-        table.add_column("outcome")
-        table.add_column("count", justify="right")
-        table.add_column("share", justify="right")
-        for outcome, n in Counter(str(o) for o in batch.outcomes).most_common():
-            table.add_row(outcome, str(n), f"{n / len(batch):.1%}")
-        console.print(table)
-        console.print(
-            f"accuracy {batch.accuracy:.4f}, mean reward {sum(batch.values) / max(1, len(batch)):.4f}"
-        )
-        return 0
+    if path is not None and path.suffix.lower() in (".jsonl", ".parquet"):
+        return _score_rows(read_completions(path, require_puzzle=True), str(path), args)
+    if source in (None, "-") and not one_text:  # JSON lines on stdin
+        rows = read_completion_lines(sys.stdin, "<stdin>", require_puzzle=True)
+        return _score_rows(rows, "<stdin>", args)
     if args.numbers is None or args.target is None:
         raise UsageError(
-            "scoring one response needs --numbers and --target (or give a .jsonl file)"
+            "scoring one response needs --numbers and --target (or give a .jsonl/.parquet "
+            "file, or JSON lines on stdin)"
         )
     text = sys.stdin.read() if source in (None, "-") else source
     s = cogstar.score(text, args.numbers, args.target, mode=args.mode)
+    if args.json:
+        print(json.dumps({"value": s.value, "outcome": str(s.outcome), "answer": s.answer,
+                          "result": s.result}))  # fmt: skip
+        return 0
     console.print(
         f"value {s.value}  outcome {s.outcome}  answer {s.answer!r}  result {s.result}",
         highlight=False,
     )
+    return 0
+
+
+def _score_rows(rows: list[Completion], where: str, args: argparse.Namespace) -> int:
+    """Score completion rows: a row without its prompt is scored as the completion of its
+    puzzle's RL prompt (as cogstar's evaluation rows are), one with it on the whole text."""
+    batch = cogstar.score_batch(
+        [_with_prompt(r) if r.prompt is None else r.text for r in rows],
+        [r.numbers or [] for r in rows],
+        [r.target or 0 for r in rows],
+        mode=args.mode,
+    )
+    counts = Counter(str(o) for o in batch.outcomes)
+    mean = sum(batch.values) / max(1, len(batch))
+    if args.json:
+        if args.per_item:
+            for i in range(len(batch)):
+                s = batch[i]
+                print(json.dumps({"value": s.value, "outcome": str(s.outcome), "answer": s.answer}))
+        print(json.dumps({"source": where, "n": len(batch), "mode": args.mode,
+                          "accuracy": batch.accuracy, "mean_reward": mean,
+                          "outcomes": dict(counts.most_common())}))  # fmt: skip
+        return 0
+    table = Table(title=f"{where} ({len(batch)} responses, mode={args.mode})")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    table.add_column("share", justify="right")
+    for outcome, n in counts.most_common():
+        table.add_row(outcome, str(n), f"{n / len(batch):.1%}")
+    console.print(table)
+    console.print(f"accuracy {batch.accuracy:.4f}, mean reward {mean:.4f}")
     return 0
 
 

@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         spec = load_spec(args.spec, args.set)
-        render_plan(plan(spec), console)
-        return _memory(spec)
+        render_plan(plan(spec, cells=args.cell), console)
+        return _memory(spec, args.cell)
     if args.json_log:
         mode = "json"
     elif args.quiet:
@@ -74,13 +74,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _memory(spec: Spec) -> int:
+def _memory(spec: Spec, cells: list[str]) -> int:
     """Print the spec's memory plan; 2 if it does not fit the GPUs ``[launch]`` declares."""
     from cogstar.errors import ConfigError
     from cogstar.study.memory import check_fits, memory_plan, render_memory
 
     try:
-        plans = memory_plan(spec)
+        plans = memory_plan(spec, cells)
     except ConfigError as err:  # a model whose config cannot be read here
         err_console.print(f"[yellow]no memory plan:[/] {err}")
         return 0

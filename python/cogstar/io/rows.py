@@ -19,6 +19,7 @@ __all__ = [
     "completion_from_row",
     "puzzle_from_row",
     "puzzle_row",
+    "read_completion_lines",
     "read_completions",
     "read_puzzles",
     "read_records",
@@ -188,6 +189,35 @@ def read_completions(path: PathLike, *, require_puzzle: bool = False) -> list[Co
         rows = [(f"{source}:{n}", row) for n, row in iter_jsonl(source)]
     else:
         rows = [(f"{source}: row {n}", row) for n, row in enumerate(_parquet_rows(source), 1)]
+    return _completions(rows, require_puzzle)
+
+
+def read_completion_lines(
+    lines: Iterable[str], source: str = "<stdin>", *, require_puzzle: bool = False
+) -> list[Completion]:
+    """Completion rows from JSON lines (a pipe, stdin); blank lines are skipped, and a bad
+    line raises :class:`DataError` naming ``source:line``."""
+    import json
+
+    rows = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(
+                f"{source}:{n}: invalid JSON ({err.msg}); one JSON object per line"
+            ) from None
+        if not isinstance(row, dict):
+            raise DataError(f"{source}:{n}: not a JSON object; one completion row per line")
+        rows.append((f"{source}:{n}", row))
+    return _completions(rows, require_puzzle)
+
+
+def _completions(
+    rows: Sequence[tuple[str, Mapping[str, Any]]], require_puzzle: bool
+) -> list[Completion]:
     out = []
     for where, row in rows:
         try:

@@ -469,17 +469,17 @@ def _stage_plans(cell: Cell, launch: Launch, on_gpu: bool) -> list[StagePlan]:
     return plans
 
 
-def memory_plan(spec: Spec) -> list[StagePlan]:
+def memory_plan(spec: Spec, cells: Sequence[str] = ()) -> list[StagePlan]:
     """The plan of every distinct training stage of ``spec``'s sweep (cells with the same
-    settings share one). A spec that declares no GPUs and runs the tiny model is planned for
+    settings share one; only the ``cells`` named, if any). A spec that declares no GPUs and runs the tiny model is planned for
     the CPU it runs on (fp32); any other for GPUs, in each stage's ``dtype``."""
-    from cogstar.study.sweep import expand_cells
+    from cogstar.study.sweep import choose_cells, expand_cells
 
     launch = launch_of(spec.launch)
     on_gpu = spec.launch.gpu_memory_gb is not None or spec.model.source != "tiny"
     out: list[StagePlan] = []
     seen: dict[tuple[object, ...], StagePlan] = {}
-    for cell in expand_cells(spec):
+    for cell in choose_cells(expand_cells(spec), cells):
         for p in _stage_plans(cell, launch, on_gpu):
             key = (
                 p.stage,

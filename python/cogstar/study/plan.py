@@ -18,7 +18,7 @@ from cogstar.behaviors.priming import LLM_MAX_TOKENS
 from cogstar.io import hash_json
 from cogstar.pretrain.curate import CurationConfig, curation_documents
 from cogstar.study.spec import Spec, eval_steps
-from cogstar.study.sweep import Cell, expand_cells
+from cogstar.study.sweep import Cell, choose_cells, expand_cells
 from cogstar.train.tiny import PRETRAIN_STEPS
 
 if TYPE_CHECKING:
@@ -257,16 +257,17 @@ def _cell_stages(cell: Cell, rates: Rates, curating: bool = False) -> list[Stage
     return out
 
 
-def plan(spec: Spec, rates: Rates = TINY_CPU_RATES) -> Plan:
-    """What running ``spec`` does: shared stages, then each cell's stages, with their cost.
+def plan(spec: Spec, rates: Rates = TINY_CPU_RATES, cells: Sequence[str] = ()) -> Plan:
+    """What running ``spec`` (only the ``cells`` named, if any) does: shared stages, then each
+    cell's stages, with their cost.
 
     Wall times are estimated only for the tiny model (from ``rates``); other models get token
     counts and no time.
     """
-    cells = expand_cells(spec)
-    result = Plan(spec.experiment.name, spec.run_dir, cells, _shared_stages(cells, rates))
-    curating = any(c.spec.curation.pool != "none" for c in cells)
-    for cell in cells:
+    chosen = choose_cells(expand_cells(spec), cells)
+    result = Plan(spec.experiment.name, spec.run_dir, chosen, _shared_stages(chosen, rates))
+    curating = any(c.spec.curation.pool != "none" for c in chosen)
+    for cell in chosen:
         result.stages += _cell_stages(cell, rates, curating)
     return result
 

@@ -43,7 +43,7 @@ from cogstar.study.progress import Reporter
 from cogstar.study.rundir import RunDir, StageHandle
 from cogstar.study.spec import Spec, dump_toml, eval_steps, load_spec
 from cogstar.study.stages import StageKey, stage_keys
-from cogstar.study.sweep import Cell, expand_cells
+from cogstar.study.sweep import Cell, choose_cells, expand_cells
 from cogstar.tasks import make_puzzles
 from cogstar.train.base import base_model
 from cogstar.train.tracking import Tracking
@@ -454,7 +454,7 @@ def run_experiment(
     spec = load_spec(spec_path, overrides)
     check_fits(spec)  # a spec that cannot fit its declared GPUs stops before any work
     all_cells = expand_cells(spec)
-    chosen = _choose(all_cells, cells, spec_path)
+    chosen = choose_cells(all_cells, cells, spec_path)
     report = report or Reporter("quiet")
     run = RunDir.create(
         spec.run_dir,
@@ -479,15 +479,3 @@ def run_experiment(
 
         build_report(run.root, report.console if report.prints else None)
     return run.root
-
-
-def _choose(all_cells: list[Cell], names: Sequence[str], spec_path: str | Path) -> list[Cell]:
-    if not names:
-        return all_cells
-    by_name = {c.name: c for c in all_cells}
-    unknown = [n for n in names if n not in by_name]
-    if unknown:
-        raise StageError(
-            f"{spec_path}: no cell named {', '.join(unknown)}; the cells are: {', '.join(by_name)}"
-        )
-    return [by_name[n] for n in names]

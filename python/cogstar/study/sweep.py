@@ -143,3 +143,21 @@ def expand_cells(spec: Spec) -> list[Cell]:
         sources = Sources(f"spec {spec.experiment.name!r}")
         raise ConfigError([sources.line(p, f" (sweep cell {name})") for p, name, _ in bad], "spec")
     return cells
+
+
+def choose_cells(
+    cells: list[Cell], names: Sequence[str], spec_path: object = "the spec"
+) -> list[Cell]:
+    """The cells named (all of them when ``names`` is empty), in the order named; an unknown
+    name raises :class:`~cogstar.errors.StageError` listing the cells there are."""
+    from cogstar.errors import StageError
+
+    if not names:
+        return cells
+    by_name = {c.name: c for c in cells}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise StageError(
+            f"{spec_path}: no cell named {', '.join(unknown)}; the cells are: {', '.join(by_name)}"
+        )
+    return [by_name[n] for n in names]
