@@ -1,6 +1,7 @@
 """The smallest study that exercises every stage on the shipped tiny model: the spec
 sections the `cogstar run` tests share (a handful of puzzles, 2 PPO steps of 4 prompts x 2
-samples, 24-token responses, evaluation at every step)."""
+samples, responses of up to 256 tokens (room for the priming sets' answers), evaluation at
+every step)."""
 
 DATA_AND_MODEL = """\
 [data]
@@ -32,7 +33,7 @@ RL_AND_EVAL = """\
 steps = 2
 prompts_per_step = 4
 samples_per_prompt = 2
-max_response_tokens = 24
+max_response_tokens = 256
 actor_lr = 1e-4
 critic_lr = 1e-3
 actor_minibatch_prompts = 2
@@ -42,7 +43,7 @@ save_every = 1
 dtype = "float32"
 
 [eval]
-max_new_tokens = 24
+max_new_tokens = 256
 batch_size = 8
 every = 1
 dtype = "float32"

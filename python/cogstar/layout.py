@@ -34,6 +34,7 @@ __all__ = [
     "RLLayout",
     "RunLayout",
     "TrainLayout",
+    "beside_completions",
     "check_cell_name",
 ]
 
@@ -59,6 +60,15 @@ def check_cell_name(name: str) -> None:
             "letters, digits and _ . , + = @ - (starting with a letter or digit), and none of "
             f"{', '.join(sorted(RESERVED))}"
         )
+
+
+def beside_completions(completions: str | Path, kind: str) -> Path:
+    """A file written beside an evaluation's completion rows ``step_XXXXXX.jsonl``: its
+    ``summary`` (``step_XXXXXX.summary.json``) or its ``greedy`` pass
+    (``step_XXXXXX.greedy.jsonl``)."""
+    path = Path(completions)
+    suffix = {"summary": ".summary.json", "greedy": ".greedy.jsonl"}[kind]
+    return path.with_name(path.name.removesuffix(".jsonl") + suffix)
 
 
 def _step_name(step: int) -> str:
@@ -223,7 +233,11 @@ class CellLayout:
         return self.root / "eval" / f"{_step_name(step)}.jsonl"
 
     def eval_summary(self, step: int) -> Path:
-        return self.root / "eval" / f"{_step_name(step)}.summary.json"
+        return beside_completions(self.eval(step), "summary")
+
+    def eval_greedy(self, step: int) -> Path:
+        """The greedy pass's completion rows at RL step ``step`` (``eval.also_greedy``)."""
+        return beside_completions(self.eval(step), "greedy")
 
     def eval_summaries(self) -> dict[int, Path]:
         """Every evaluation summary on disk, by step."""

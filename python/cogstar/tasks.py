@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import Field
 
@@ -40,14 +40,18 @@ from cogstar.errors import ArgumentError, DataError
 
 __all__ = [
     "ASSISTANT_PREFIX",
-    "HELDOUT_EVERY",
     "OUTCOMES",
+    "SHARES",
+    "SHARE_BUCKETS",
     "DataConfig",
     "Posed",
     "chat_messages",
+    "check_unseen",
+    "in_share",
     "is_heldout",
     "make_puzzles",
     "priming_prompt",
+    "puzzle_share",
     "rl_prompt",
     "score_puzzles",
     "user_text",
@@ -103,23 +107,6 @@ def chat_messages(numbers: Sequence[int], target: int) -> list[dict[str, str]]:
     ]
 
 
-# One puzzle in this many is reserved for testing, whoever generates it with whatever seed.
-HELDOUT_EVERY = 8
-
-
-def is_heldout(numbers: Sequence[int], target: int, every: int = HELDOUT_EVERY) -> bool:
-    """Whether a puzzle belongs to the reserved test share of the puzzle space.
-
-    Decided by a hash of the sorted numbers and the target, so it is the same for every
-    seed and every process. Training text (the tiny model's pretraining, priming sets, RL
-    prompts) leaves these puzzles out and test sets draw only from them, so a small puzzle
-    space can be sampled heavily without the test set leaking into training.
-    """
-    key = ",".join(str(n) for n in sorted(_check(numbers, target))) + f"|{int(target)}"
-    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") % every == 0
-
-
 class Posed(Protocol):
     """Anything that names a puzzle: a :class:`~cogstar.Puzzle`, a record, a completion row."""
 
@@ -127,6 +114,69 @@ class Posed(Protocol):
     def numbers(self) -> Sequence[int]: ...
     @property
     def target(self) -> int: ...
+
+
+P = TypeVar("P", bound=Posed)
+
+
+# The puzzle space is cut in three shares by a hash of each puzzle, the same for every seed
+# and every process: buckets (of SPLIT_BUCKETS) -> share. The test set draws only from "test",
+# RL training only from "rl", and everything the tiny base and the priming sets are made of
+# only from "pretrain", so neither RL nor the test rewards recalling a puzzle seen earlier.
+SPLIT_BUCKETS = 8
+SHARE_BUCKETS: dict[str, tuple[int, ...]] = {
+    "test": (0,),
+    "rl": (1, 2),
+    "pretrain": (3, 4, 5, 6, 7),
+}
+SHARES: tuple[str, ...] = tuple(SHARE_BUCKETS)
+_SHARE_OF = {b: name for name, buckets in SHARE_BUCKETS.items() for b in buckets}
+
+
+def puzzle_share(numbers: Sequence[int], target: int) -> str:
+    """The share of the puzzle space a puzzle belongs to: ``"test"``, ``"rl"`` or
+    ``"pretrain"`` (:data:`SHARE_BUCKETS`).
+
+    Decided by a hash of the sorted numbers and the target, so the order of the numbers and
+    the seed that drew the puzzle do not matter. A small puzzle space (the tiny model's task
+    has 3,261 puzzles) can then be sampled heavily for pretraining and priming without the RL
+    puzzles or the test set leaking into them.
+    """
+    key = ",".join(str(n) for n in sorted(_check(numbers, target))) + f"|{int(target)}"
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return _SHARE_OF[int.from_bytes(digest, "little") % SPLIT_BUCKETS]
+
+
+def is_heldout(numbers: Sequence[int], target: int) -> bool:
+    """Whether a puzzle is in the test share (:func:`puzzle_share`)."""
+    return puzzle_share(numbers, target) == "test"
+
+
+def in_share(puzzles: Sequence[P], share: str) -> list[P]:
+    """The puzzles of ``puzzles`` in ``share``, in order."""
+    if share not in SHARE_BUCKETS:
+        raise ArgumentError(f"share must be one of {', '.join(SHARES)}, got {share!r}")
+    return [p for p in puzzles if puzzle_share(p.numbers, p.target) == share]
+
+
+def check_unseen(puzzles: Sequence[Posed], where: str, seen_share: str | None) -> None:
+    """Refuse RL or test puzzles in the share a base model was pretrained on.
+
+    ``seen_share`` is that share (a cogstar-pretrained base records it, see
+    :func:`cogstar.train.tiny.pretraining_share`), ``None`` for a base whose pretraining
+    data is unknown. ``where`` names the puzzle file in the error.
+    """
+    if seen_share is None:
+        return
+    seen = in_share(puzzles, seen_share)
+    if seen:
+        examples = "; ".join(f"{list(p.numbers)} -> {p.target}" for p in seen[:3])
+        raise DataError(
+            f"{where}: {len(seen)} of {len(puzzles)} puzzles are in the base model's "
+            f"pretraining share (e.g. {examples}), so RL or the test would reward recall; "
+            'use data.source = "generate" (it draws RL puzzles from the "rl" share and the '
+            'test set from the "test" share) or drop those puzzles from the file'
+        )
 
 
 #: The reward's outcome labels (``str(cogstar.Outcome.CORRECT) == "correct"``), sorted.
@@ -250,8 +300,8 @@ def _distinct(puzzles: Sequence[Puzzle]) -> list[Puzzle]:
 
 
 def make_puzzles(config: DataConfig) -> tuple[list[Puzzle], list[Puzzle]]:
-    """(train, test) RL puzzles. Generated data takes its test set from the reserved share
-    of the puzzle space (:func:`is_heldout`) and trains on the rest; a file or hub dataset is
+    """(train, test) RL puzzles. Generated data trains on the ``rl`` share of the puzzle
+    space and tests on the ``test`` share (:func:`puzzle_share`); a file or hub dataset is
     split by ``config.seed``."""
     d = config
     if d.source != "generate":
@@ -265,7 +315,7 @@ def make_puzzles(config: DataConfig) -> tuple[list[Puzzle], list[Puzzle]]:
         return kept[: d.train], held
     test: list[Puzzle] = []
     train: list[Puzzle] = []
-    count = d.train + 8 * d.test
+    count = 4 * d.train + 8 * d.test
     for attempt in range(4):
         pool = generate_puzzles(
             count,
@@ -276,13 +326,18 @@ def make_puzzles(config: DataConfig) -> tuple[list[Puzzle], list[Puzzle]]:
             rules=d.rules,
             numbers_below_target=d.numbers_below_target,
         )
-        held = [p for p in pool if is_heldout(p.numbers, p.target)]
-        test = _distinct(test + held)[: d.test]
-        train += [p for p in pool if not is_heldout(p.numbers, p.target)]
+        test = _distinct(test + in_share(pool, "test"))[: d.test]
+        train += in_share(pool, "rl")
         if len(test) >= d.test and len(train) >= d.train:
             return train[: d.train], test
         count *= 2
+    if len(test) < d.test:
+        raise DataError(
+            f"data: only {len(test)} distinct test puzzles exist in this puzzle space (the "
+            f"test share is one bucket in {SPLIT_BUCKETS}); lower data.test to {len(test)} or "
+            "widen data.target_range"
+        )
     raise DataError(
-        f"data: only {len(test)} distinct test puzzles exist in this puzzle space (one in 8 is "
-        f"reserved for testing); lower data.test to {len(test)} or widen data.target_range"
+        f"data: only {len(train)} RL puzzles were drawn from the rl share of this puzzle "
+        f"space; lower data.train to {len(train)} or widen data.target_range"
     )

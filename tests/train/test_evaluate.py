@@ -12,7 +12,13 @@ torch.set_num_threads(1)
 
 import cogstar  # noqa: E402
 from cogstar.train import tiny  # noqa: E402
-from cogstar.train.evaluate import EvalConfig, evaluate, pass_at_k  # noqa: E402
+from cogstar.train.evaluate import (  # noqa: E402
+    EvalConfig,
+    evaluate,
+    numbers_exact,
+    pass_at_k,
+    written_steps,
+)
 
 
 def test_pass_at_k_estimator() -> None:
@@ -57,3 +63,43 @@ def test_decoding_keeps_tags_even_when_a_tokenizer_calls_them_special() -> None:
     mask = torch.tensor([[1.0] * (len(ids) - 1) + [0.0]])
     batch = Batch(row[:, :1], torch.ones(1, 1, dtype=torch.long), row, mask)
     assert decode_responses(tok, batch) == [text]
+
+
+def test_a_greedy_pass_beside_the_samples_and_truncation_recorded(tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    tok = tiny.tiny_tokenizer()
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(tiny.tiny_config(tok))
+    puzzles = cogstar.generate_puzzles(5, seed=1, sizes=(3,))
+    config = EvalConfig(samples=2, max_new_tokens=8, batch_size=4, also_greedy=True)
+    out = tmp_path / "step_000000.jsonl"
+    result = evaluate(model, puzzles, config, tokenizer=tok, out=out)
+    sampled = [json.loads(line) for line in out.read_text().splitlines()]
+    greedy = [json.loads(line) for line in (tmp_path / "step_000000.greedy.jsonl").open()]
+    assert len(sampled) == 10 and len(greedy) == 5
+    assert [r["puzzle"] for r in greedy] == [0, 1, 2, 3, 4]
+    # a random model rarely ends within 8 tokens: the rows say which ones were cut off
+    cut = [r["truncated"] for r in sampled]
+    assert result.truncated == pytest.approx(sum(cut) / len(cut))
+    assert all(r["tokens"] == 8 for r in sampled if r["truncated"])
+    summary = json.loads((tmp_path / "step_000000.summary.json").read_text())
+    assert summary["greedy"]["accuracy"] == 0.0 and summary["samples"] == 2
+    assert summary["greedy"]["truncated"] == pytest.approx(sum(r["truncated"] for r in greedy) / 5)
+
+
+def test_written_steps_counts_true_and_false_arithmetic() -> None:
+    texts = [
+        "<think>\n12 + 5 = 17. 17 * 2 = 34, too big.\n9 / 3 = 3\n</think>",
+        "4 - 9 = 5 and 7 / 2 = 3.5 and 1.5 + 2 = 3.5",  # 4 - 9 = 5 is false
+        "no arithmetic here",
+    ]
+    # "1.5 + 2" is not a step between whole numbers: only the "5 + 2"-free ones count
+    assert written_steps(texts) == {"count": 5, "correct": 4 / 5}
+    assert written_steps(["nothing"]) == {"count": 0, "correct": None}
+
+
+def test_numbers_exact_is_over_answers_only() -> None:
+    outcomes = ["correct", "wrong_value", "wrong_numbers", "no_answer", "unparsable"]
+    assert numbers_exact(outcomes) == pytest.approx(3 / 4)
+    assert numbers_exact(["no_answer", "answer_not_last_line"]) is None

@@ -42,7 +42,7 @@ from cogstar.config import Found, Problem, StageConfig
 from cogstar.errors import ArgumentError
 from cogstar.io import RECORD_SOURCES, Record, write_records
 from cogstar.llm import Backend, BackendConfig, Request, make_backend
-from cogstar.tasks import Posed, is_heldout, priming_prompt, score_puzzles, user_text
+from cogstar.tasks import Posed, in_share, priming_prompt, score_puzzles, user_text
 
 if TYPE_CHECKING:
     from cogstar.behaviors.cards import DatasetCard
@@ -473,10 +473,11 @@ def stage_puzzles(
 ) -> list[cogstar.Puzzle]:
     """The puzzles of a study's priming sets: ``count + validation`` of the priming
     distribution drawn with ``seed`` (the study's ``[data].seed``, so every replicate primes
-    on the same puzzles), without the reserved test share."""
+    on the same puzzles), from the ``pretrain`` share of the puzzle space
+    (:func:`cogstar.tasks.puzzle_share`): never an RL or a test puzzle."""
     want = config.count + config.validation
     pool = priming_puzzles(want * 2 + 64, seed=seed, sizes=tuple(sizes))
-    return [p for p in pool if not is_heldout(p.numbers, p.target)][:want]
+    return in_share(pool, "pretrain")[:want]
 
 
 def run_priming(

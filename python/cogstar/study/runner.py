@@ -28,7 +28,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ from cogstar import io
 from cogstar.config import StageConfig
 from cogstar.errors import StageError
 from cogstar.layout import SHARED, CellLayout, RunLayout, TrainLayout
+from cogstar.study.checks import check_puzzles_unseen, check_room
 from cogstar.study.memory import check_fits
 from cogstar.study.progress import Reporter
 from cogstar.study.rundir import RunDir, StageHandle
@@ -111,6 +112,16 @@ def prepare_shared(ctx: Context, keys: dict[str, StageKey]) -> None:
                 {"train": str(layout.train_puzzles), "test": str(layout.test_puzzles)}
             )
             handle.info.update({"train": len(train), "test": len(test)})
+
+
+def check_data(ctx: Context, bases: Iterable[Path | str]) -> None:
+    """Refuse RL or test puzzles from the share of the puzzle space a base model was
+    pretrained on (:func:`cogstar.study.checks.check_puzzles_unseen`)."""
+    from cogstar.train.tiny import pretraining_share
+
+    files = [ctx.layout.train_puzzles, ctx.layout.test_puzzles]
+    for base in set(bases):
+        check_puzzles_unseen(files, pretraining_share(base), _DATA_FIX)
 
 
 class _Phases:
@@ -254,7 +265,10 @@ def _continued_pretraining(
 def _priming(
     ctx: Context, cell: Cell, layout: CellLayout, keys: dict[str, StageKey], base: Path | str
 ) -> None:
+    """The cell's priming set, then the check that RL and evaluation leave room for the
+    answers a model primed on it writes (:func:`cogstar.study.checks.check_room`)."""
     from cogstar.behaviors.priming import run_priming, stage_puzzles
+    from cogstar.io import read_records
 
     spec = cell.spec
     with _stage(ctx, keys[f"{cell.name}/priming"]) as handle:
@@ -266,6 +280,16 @@ def _priming(
                 {"train": str(layout.priming_train), "valid": str(layout.priming_valid)}
             )
             handle.info.update({"records": card.size, "accuracy": card.accuracy})
+    rl = spec.rl_section()
+    check_room(
+        cell.condition,
+        read_records(layout.priming_train),
+        _token_counter(base),
+        rl_key=f"{rl.SECTION}.max_response_tokens",
+        rl_tokens=rl.max_response_tokens,
+        eval_tokens=spec.eval.max_new_tokens,
+        where=ctx.run.root / "spec.toml",
+    )
 
 
 def _token_counter(model: Path | str) -> Callable[[str], int]:
@@ -423,7 +447,6 @@ def run_cell(ctx: Context, cell: Cell, base: Path | str) -> None:
         if cell.condition != "unprimed":
             from cogstar.train.sft import run_sft
 
-            _priming(ctx, cell, layout, keys, base)
             start = _train(
                 ctx,
                 keys[f"{cell.name}/sft"],
@@ -468,11 +491,21 @@ def run_experiment(
     with report.live(total_cells=len(chosen)):
         prepare_shared(ctx, stage_keys(chosen[0]))
         base = base_model(spec.model, progress=report.enabled)
+        # a sweep over model.source gives each cell its own base model
+        bases = {
+            c.name: base if c.spec.model == spec.model else base_model(c.spec.model) for c in chosen
+        }
+        check_data(ctx, bases.values())
+        # every priming set first (cheap next to training), so a spec that leaves no room
+        # for a primed model's answers is refused before any training
+        for cell in chosen:
+            if cell.condition != "unprimed":
+                with ctx.run.lock(cell.name):
+                    layout = ctx.layout.cell(cell.name)
+                    _priming(ctx, cell, layout, stage_keys(cell), bases[cell.name])
         curate(ctx, chosen, base)
         for cell in chosen:
-            # a sweep over model.source gives each cell its own base model
-            own = base if cell.spec.model == spec.model else base_model(cell.spec.model)
-            run_cell(ctx, cell, own)
+            run_cell(ctx, cell, bases[cell.name])
             report.cell_done(cell.name)
     if make_report and len(chosen) == len(all_cells):
         from cogstar.study.report import build_report

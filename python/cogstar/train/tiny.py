@@ -24,13 +24,14 @@ import cogstar
 from cogstar.behaviors.priming import CONDITIONS, priming_puzzles
 from cogstar.errors import ArgumentError
 from cogstar.io import atomic_dir, atomic_write_json
-from cogstar.tasks import is_heldout, priming_prompt, rl_prompt
+from cogstar.tasks import SHARE_BUCKETS, in_share, priming_prompt, rl_prompt
 from cogstar.train.models import EOS, PAD
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 __all__ = [
+    "PRETRAIN_SHARE",
     "PRETRAIN_STEPS",
     "TINY_SIZES",
     "TINY_VERSION",
@@ -42,6 +43,7 @@ __all__ = [
     "pretrain",
     "pretraining_corpus",
     "pretraining_puzzles",
+    "pretraining_share",
     "prose_derivation",
     "tiny_config",
     "tiny_tokenizer",
@@ -50,13 +52,18 @@ __all__ = [
 ]
 
 # Bump when the corpus, tokenizer or recipe changes, so a stale cache is not reused.
-TINY_VERSION = 5
+TINY_VERSION = 6
 
 # Optimizer steps of the shipped model's pretraining (the default of :func:`pretrain`).
 PRETRAIN_STEPS = 3000
 
 # Puzzle sizes of the tiny model's task (see ``pretraining_puzzles``).
 TINY_SIZES_TASK: tuple[int, ...] = (3,)
+
+# The share of the puzzle space (:func:`cogstar.tasks.puzzle_share`) the tiny base's
+# pretraining text is written on; its recipe records it, and a study refuses RL or test
+# puzzles from it (:func:`pretraining_share`).
+PRETRAIN_SHARE = "pretrain"
 
 
 def arithmetic_lines(count: int, seed: int) -> list[str]:
@@ -86,14 +93,15 @@ def tokenizer_corpus(count: int = 600, seed: int = 0) -> list[str]:
 
 
 def pretraining_puzzles(count: int, seed: int = 0) -> list[cogstar.Puzzle]:
-    """Puzzles of the tiny model's task, with the reserved test share left out.
+    """Puzzles of the tiny model's task from the ``pretrain`` share of the puzzle space
+    (:data:`PRETRAIN_SHARE`): the RL puzzles and the test set are never among them.
 
     The task is the priming distribution with three numbers (targets 10 to 25, numbers
-    below the target, classic rules): a small space (a few thousand puzzles) that a model
-    of a million parameters can learn to work in.
+    below the target, classic rules): a small space (3,261 puzzles, 2,040 of them in the
+    pretraining share) that a model of a million parameters can learn to work in.
     """
-    pool = priming_puzzles(count + count // 4 + 64, seed=seed, sizes=TINY_SIZES_TASK)
-    return [p for p in pool if not is_heldout(p.numbers, p.target)][:count]
+    pool = priming_puzzles(2 * count + 64, seed=seed, sizes=TINY_SIZES_TASK)
+    return in_share(pool, PRETRAIN_SHARE)[:count]
 
 
 _OPENINGS = (
@@ -255,6 +263,20 @@ def pack(source: str | Path, out: str | Path | None = None) -> Path:
     return out
 
 
+def pretraining_share(model: str | Path) -> str | None:
+    """The share of the puzzle space a cogstar-pretrained base model was pretrained on (its
+    ``cogstar_pretrain.json``), ``None`` for any other model. A recipe from before the
+    three-way split (version 5 and older) names none: such a base saw every share but the
+    test's, so it is reported as ``"rl"``, the share RL would draw from."""
+    recipe = Path(model) / "cogstar_pretrain.json"
+    if not recipe.exists():
+        return None
+    import json
+
+    share = json.loads(recipe.read_text(encoding="utf-8")).get("puzzle_share", "rl")
+    return str(share)
+
+
 def base_dir(size: str = "tiny", *, progress: bool = True) -> Path:
     """The tiny base model: the shipped one, else the cached one, else pretrained now.
 
@@ -344,6 +366,8 @@ def pretrain(
             "size": size,
             "seed": seed,
             "prose_share": prose_share,
+            "puzzle_share": PRETRAIN_SHARE,
+            "split": {name: list(b) for name, b in SHARE_BUCKETS.items()},
             "final_loss": loss.item(),
             "seconds": round(time.time() - start, 1),
             "tokens": steps * batch_size * seq_len,

@@ -27,6 +27,7 @@ __all__ = [
     "encode_prompts",
     "response_mask",
     "token_logprobs",
+    "truncated_rows",
 ]
 
 
@@ -134,6 +135,13 @@ def encode_prompts(
             f"({max_tokens}); raise the limit"
         )
     return enc["input_ids"].to(device), enc["attention_mask"].to(device)
+
+
+def truncated_rows(batch: Batch, eos_id: int, max_new_tokens: int) -> list[bool]:
+    """Whether each response was cut off: ``max_new_tokens`` tokens and no EOS among them."""
+    ended = (batch.response_ids == eos_id).any(dim=1)
+    full = batch.response_mask.sum(dim=1) >= max_new_tokens
+    return (full & ~ended).tolist()
 
 
 def decode_responses(tokenizer: Any, batch: Batch) -> list[str]:

@@ -55,6 +55,7 @@ from cogstar.train.ppo.rollout import (
     decode_responses,
     encode_prompts,
     token_logprobs,
+    truncated_rows,
 )
 from cogstar.train.tracking import Tracking, flatten
 
@@ -289,6 +290,7 @@ def run_ppo(
         t_rollout = time.perf_counter()
         # 2. reward
         responses = decode_responses(tok, batch)
+        cut = truncated_rows(batch, tok.eos_token_id, settings.max_response_tokens)
         batch_scores = score_puzzles(responses, chosen, mode=settings.reward_mode)
         scored = [batch_scores[k] for k in range(len(batch_scores))]
         scores = torch.tensor([s.value for s in scored], dtype=torch.float32, device=acc.device)
@@ -362,24 +364,28 @@ def run_ppo(
         done_here += 1
         # reward, outcomes, lengths and KL over every process's rollouts; losses are this one's
         everyone = gather_object(
-            [(s.value, str(s.outcome), len(r)) for s, r in zip(scored, responses, strict=True)]
+            [
+                (s.value, str(s.outcome), len(r), c)
+                for s, r, c in zip(scored, responses, cut, strict=True)
+            ]
         )
         sums = acc.reduce(
             torch.stack([mask.sum(), (kl * mask).sum()]).to(torch.float32), "sum"
         ).tolist()
         n_tokens, kl_sum = float(sums[0]), float(sums[1])
         total = len(everyone)  # rollouts of every process
-        outcome_counts = Counter(o for _, o, _ in everyone)
+        outcome_counts = Counter(o for _, o, _, _ in everyone)
         record: dict[str, Any] = {
             "step": step,
-            "reward": sum(v for v, _, _ in everyone) / total,
-            "accuracy": sum(v == 1.0 for v, _, _ in everyone) / total,
+            "reward": sum(v for v, _, _, _ in everyone) / total,
+            "accuracy": sum(v == 1.0 for v, _, _, _ in everyone) / total,
+            "truncated": sum(c for _, _, _, c in everyone) / total,
             "outcomes": dict(sorted(outcome_counts.items())),
             "kl": kl_sum / max(1.0, n_tokens),
             **{name: sum(xs) / max(1, len(xs)) for name, xs in stats.items()},
             "explained_variance": explained_variance(old_values, returns, mask).item(),
             "response_tokens": n_tokens / total,
-            "response_chars": sum(c for _, _, c in everyone) / total,
+            "response_chars": sum(n for _, _, n, _ in everyone) / total,
             "rollout_tokens_per_s": n_tokens / max(1e-9, t_rollout - t0),
             "seconds": {
                 "rollout": t_rollout - t0,
