@@ -1,5 +1,6 @@
 """The report: a fake run directory (one complete cell, one without behavior counts, one with
-only step 0) read back into tables, a ranking, figures and summary.json; the packaged paper data."""
+only step 0) read back into tables, a ranking, figures and summary.json; a sweep over two seeds
+with completion rows, whose claims have known verdicts; the packaged paper data."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -171,19 +173,17 @@ def test_tables_of_cells_sharing_a_condition_are_titled_by_cell(run: Path) -> No
     assert [c.condition for c in load_run(run).cells] == ["all_strategies", "unprimed", "unprimed"]
 
 
-def test_ranking_with_paper_values(run: Path) -> None:
+def test_ranking_of_conditions_has_no_paper_column(run: Path) -> None:
     results = load_run(run)
-    final = paper_final("llama")
-    text = _render(ranking(results, "llama"))
-    assert "paper final: Llama-3.2-3B" in text
-    # rank, cell, condition, start acc, final acc, at step, gain, paper final
+    text = _render(ranking(results))
+    assert "paper" not in text.lower()
+    # rank, condition, seeds, start acc, final acc, at step, gain; no completion rows in this
+    # run (its eval files are empty), so no intervals
     assert _rows(text) == [
-        ["1", "all_strategies", "all_strategies", "0.250", "0.625", "20", "+0.375",
-         f"{final['all_strategies']:.3f}"],
-        ["2", "unprimed", "unprimed", "0.000", "0.125", "10", "+0.125", f"{final['unprimed']:.3f}"],
-        ["3", "dots", "dots", "0.100", "0.100", "0", "+0.000", f"{final['dots']:.3f}"],
-    ]  # fmt: skip
-    assert [row[-1] for row in _rows(_render(ranking(results, None)))] == [DASH] * 3
+        ["1", "all_strategies", "1", "0.250", "0.625", "20", "+0.375"],
+        ["2", "unprimed", "1", "0.000", "0.125", "10", "+0.125"],
+        ["3", "dots", "1", "0.100", "0.100", "0", "+0.000"],
+    ]
 
 
 def test_summary_json_equals_inputs(run: Path, tmp_path: Path) -> None:
@@ -210,17 +210,37 @@ def test_summary_json_equals_inputs(run: Path, tmp_path: Path) -> None:
     assert data["cells"]["all_strategies"]["gain"] == pytest.approx(0.375)
     assert data["cells"]["all_strategies"]["train"]["steps_logged"] == 20
     assert data["cells"]["all_strategies"]["train"]["last"]["step"] == 20
-    assert [r["cell"] for r in data["ranking"]] == ["all_strategies", "unprimed", "dots"]
+    assert [r["condition"] for r in data["ranking"]] == ["all_strategies", "unprimed", "dots"]
     assert data["ranking"][0] == {
         "rank": 1,
-        "cell": "all_strategies",
         "condition": "all_strategies",
+        "setting": "",
+        "seeds": 1,
+        "cells": ["all_strategies"],
         "start_accuracy": 0.25,
+        "start_interval": None,
         "final_accuracy": 0.625,
+        "final_interval": None,
         "final_step": 20,
         "gain": 0.375,
-        "paper_final": paper_final("llama")["all_strategies"],
+        "gain_interval": None,
     }
+    # no completion rows: the claims exist but cannot be tested
+    assert [(c["name"], c["verdict"]) for c in data["claims"]] == [
+        ("(a) all_strategies > unprimed", "not available"),
+        ("(a) all_strategies > dots", "not available"),
+        ("(c) gain(primed) > gain(controls)", "not available"),
+    ]
+    assert data["conditions"]["dots"]["checkpoints"] == [
+        {
+            "step": 0,
+            "seeds": 1,
+            "accuracy": 0.1,
+            "interval": None,
+            "greedy_accuracy": None,
+            "greedy_interval": None,
+        }
+    ]
 
 
 def test_figures_are_pngs(run: Path, tmp_path: Path) -> None:
@@ -235,18 +255,34 @@ def test_figures_are_pngs(run: Path, tmp_path: Path) -> None:
         assert sorted(q.name for q in out.iterdir()) == sorted(p.name for p in paths)  # no temps
 
 
-def test_x_axis_is_training_progress_for_short_runs(run: Path) -> None:
-    from cogstar.study.figures import _x_axis
+def _xs(line: Any) -> list[float]:
+    return [float(x) for x in np.asarray(line.get_xdata())]
+
+
+def _ys(line: Any) -> list[float]:
+    return [float(y) for y in np.asarray(line.get_ydata())]
+
+
+def test_figures_keep_our_steps_and_the_papers_apart(run: Path) -> None:
+    from cogstar.study.figures import accuracy_figure, behaviors_figure, length_figure
 
     results = load_run(run)
-    curves = paper_curves("llama")
-    axis = _x_axis(results, curves)  # our last step 20 < 125: both on 0..1
-    assert axis.progress and axis.our_total == 30  # [ppo].steps of the spec
-    assert axis.ours(15) == 0.5 and axis.paper(125, 250) == 0.5
-    assert not _x_axis(results, {}).progress  # no paper curves: steps
-    _write(run / "unprimed" / "eval" / "step_000200.summary.json", json.dumps(_summary(0.3, 50.0)))
-    axis = _x_axis(load_run(run), curves)
-    assert not axis.progress and axis.ours(200) == 200.0
+    fig = accuracy_figure(results, "llama")
+    *ours, theirs = fig.axes
+    assert [ax.get_title() for ax in ours] == ["all_strategies", "unprimed", "dots"]
+    for ax in ours:  # our own RL steps, never rescaled
+        assert ax.get_xlabel() == "RL step (ours)"
+        for line in ax.get_lines():
+            assert set(_xs(line)) <= {0, 10, 20}
+        assert not ax.get_shared_x_axes().joined(ax, theirs)
+    assert "the paper" in theirs.get_xlabel()
+    assert max(max(_xs(line)) for line in theirs.get_lines()) == 250
+    assert len(accuracy_figure(results, None).axes) == 3  # no paper: no paper panel
+    behaviors = behaviors_figure(results, "llama").axes
+    assert len(behaviors) == 8
+    assert {ax.get_xlabel() for ax in behaviors[:4]} == {"RL step (ours)"}
+    length = length_figure(results, "llama").axes
+    assert [max(max(_xs(line)) for line in ax.get_lines()) for ax in length] == [20, 250]
 
 
 def test_paper_data_is_packaged() -> None:
@@ -312,8 +348,14 @@ def test_partial_runs_never_crash(tmp_path: Path) -> None:
     report = build_report(root, console, figures=False)
     text = console.export_text()
     assert "no evaluations yet" in text
-    assert _rows(text)[0] == ["0", DASH, DASH, DASH, DASH, DASH, "1.00"]
-    assert [row[0] for row in _rows(text)[1:]] == [DASH, DASH]  # unranked: no accuracy
+    rows = _rows(text)
+    assert rows[0] == ["0", DASH, DASH, DASH, DASH, DASH, "1.00"]
+    # coherence at step 0, then the ranking: unranked, as there is no accuracy
+    assert rows[1:3] == [
+        ["c1", "0", DASH, DASH, DASH, DASH, DASH, DASH, DASH],
+        ["c2", "1", DASH, DASH, DASH, DASH, DASH, DASH, "1.00"],
+    ]
+    assert [row[0] for row in rows[3:]] == [DASH, DASH]
     summary = json.loads((report / "summary.json").read_text())
     assert summary["paper"]["model"] is None
     assert summary["cells"]["c1"]["final"] is None
@@ -336,9 +378,221 @@ def test_cli_report(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads((report / "summary.json").read_text())["paper"]["model"] == "qwen"
     markdown = (report / "report.md").read_text()
     assert (
-        "| rank | cell | condition | start acc (step 0) | final acc | at step | gain |" in markdown
+        "| rank | condition | seeds | start acc (step 0) | final acc | at step | gain |" in markdown
     )
-    assert "| 1 | all_strategies | all_strategies | 0.250 | 0.625 | 20 | +0.375 |" in markdown
+    assert "| 1 | all_strategies | 1 | 0.250 | 0.625 | 20 | +0.375 |" in markdown
+    assert "## The paper's claims, tested" in markdown
     assert "![accuracy](accuracy.png)" in markdown
     assert main(["report", str(run / "nope"), "--no-figures"]) == 2
     assert "no such run directory" in capsys.readouterr().err
+
+
+# -- a sweep over seeds, with completion rows: the claims ---------------------------------------
+
+PUZZLES = 400
+SEEDS = (1, 2)
+
+
+def _values(condition: str, seed: int, step: int) -> list[float]:
+    """Each puzzle's value (both of its 2 samples alike), made so every verdict is known:
+    all_strategies and dots are the same everywhere; no_positive differs from them on 1 puzzle
+    in 40 each way; unprimed solves 1 in 10 (2 in 10 for seed 2) after RL."""
+    if step == 0:
+        start = {"all_strategies": 3, "no_positive": 3, "unprimed": 0, "dots": 5}[condition]
+        return [float(p % 10 < start) for p in range(PUZZLES)]
+    if condition == "unprimed":
+        return [float(p % 10 < seed) for p in range(PUZZLES)]
+    if condition == "no_positive":
+        # all_strategies' values, but for solving p % 40 == 0 and failing p % 40 == 1
+        return [float(p % 40 == 0 or (p % 10 != 0 and p % 40 != 1)) for p in range(PUZZLES)]
+    return [float(p % 10 != 0) for p in range(PUZZLES)]  # all_strategies, dots
+
+
+SEEDED_CELLS = {
+    f"{c}__seed={s}": (c, s, (0, 10, 20) if (c, s) == ("all_strategies", 1) else (0, 10))
+    for c in ("all_strategies", "no_positive", "unprimed", "dots")
+    for s in SEEDS
+}
+
+
+def _eval_rows(values: list[float]) -> str:
+    rows = [
+        {"puzzle": p, "numbers": [1, 2], "target": 3, "value": v, "outcome": "x", "tokens": 9}
+        for p, v in enumerate(values)
+        for _ in range(2)
+    ]
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Path:
+    root = tmp_path / "seeds"
+    cells = {
+        name: {"axes": {"condition": c, "experiment.seed": s}, "stages": {}}
+        for name, (c, s, _) in SEEDED_CELLS.items()
+    }
+    _write(root / "manifest.json", json.dumps({"experiment": "seeds", "cells": cells}))
+    for name, (condition, seed, steps) in SEEDED_CELLS.items():
+        for step in steps:
+            values = _values(condition, seed, step)
+            acc = sum(values) / len(values)
+            summary = _summary(acc, 100.0) | {
+                "n": PUZZLES,
+                "samples": 2,
+                "pass_at_k": {"1": acc, "2": acc},
+                "truncated": 0.25,
+                "greedy": {"accuracy": acc, "truncated": 0.0, "mean_tokens": 20.0},
+                "written_steps": {"count": 30 + seed, "correct": 0.5 if step == 0 else None},
+                "numbers_exact": 0.75,
+            }
+            folder = root / name / "eval"
+            _write(folder / f"step_{step:06d}.summary.json", json.dumps(summary))
+            _write(folder / f"step_{step:06d}.jsonl", _eval_rows(values))
+            greedy = _eval_rows(values).splitlines(keepends=True)[::2]  # one row a puzzle
+            _write(folder / f"step_{step:06d}.greedy.jsonl", "".join(greedy))
+    return root
+
+
+EXPECTED = [  # name, effect, verdict, paper agrees
+    ("(a) all_strategies > unprimed", 0.9 - 0.15, "supported", True),
+    ("(a) all_strategies > dots", 0.0, "not supported", False),
+    ("(a) no_positive > unprimed", 0.9 - 0.15, "supported", True),
+    ("(a) no_positive > dots", 0.0, "inconclusive", None),
+    ("(b) no_positive ≈ all_strategies", 0.0, "supported", True),
+    # primed gain (0.9 - 0.3) minus the controls' mean gain ((0.15 - 0) + (0.9 - 0.5)) / 2
+    ("(c) gain(primed) > gain(controls)", 0.6 - 0.275, "supported", True),
+]
+
+
+def test_claims_on_a_sweep_over_seeds(seeded: Path) -> None:
+    from cogstar.study.stats import claims
+
+    results = load_run(seeded)
+    assert results.cells[0].seed == 1 and results.has_greedy
+    found = claims(results)
+    assert [c.name for c in found] == [name for name, *_ in EXPECTED] * 2
+    assert [c.metric for c in found] == ["sampled"] * 6 + ["greedy"] * 6
+    for claim, (name, effect, verdict, agrees) in zip(found, EXPECTED * 2, strict=True):
+        assert claim.estimate is not None, name
+        assert claim.estimate.effect == pytest.approx(effect, abs=1e-12), name
+        assert claim.verdict == verdict, name
+        assert claim.paper_agrees is agrees, name
+        assert claim.step == 10  # all_strategies seed 1's step 20 is not every cell's
+        assert claim.estimate.seeds == 2 and claim.estimate.puzzles == PUZZLES
+    same = found[1].estimate
+    assert same is not None and same.interval == (0.0, 0.0)
+    unprimed = found[0].estimate
+    assert unprimed is not None and unprimed.low < 0.75 < unprimed.high
+    assert found[-1].estimate == found[5].estimate  # greedy rows hold the same values here
+
+
+def test_claims_table_and_summary(seeded: Path) -> None:
+    console = Console(record=True, width=240)
+    report = build_report(seeded, console, figures=False, paper="none")
+    text = console.export_text()
+    assert "The paper's claims, tested" in text
+    rows: dict[str, list[str]] = {}
+    for row in _rows(text):  # the sampled rows come first
+        if row and row[0].startswith("("):
+            rows.setdefault(row[0], row)
+    assert rows["(a) all_strategies > dots"][1:6] == [
+        "sampled",
+        "10",
+        "+0.000",
+        "[+0.000, +0.000]",
+        "not supported",
+    ]
+    assert rows["(a) no_positive > dots"][5:] == ["inconclusive", "+0.354", DASH]
+    summary = json.loads((report / "summary.json").read_text())
+    claims = summary["claims"]
+    assert len(claims) == 12
+    for row, (name, effect, verdict, agrees) in zip(claims, EXPECTED * 2, strict=True):
+        assert set(row) >= {"name", "description", "metric", "step", "effect", "interval"}
+        assert (row["name"], row["verdict"], row["paper_agrees"]) == (name, verdict, agrees)
+        assert row["effect"] == pytest.approx(effect, abs=1e-12)
+        assert row["step"] == 10
+        low, high = row["interval"]
+        assert low <= row["effect"] <= high
+    assert claims[0]["description"] == (
+        "after RL, all_strategies beats unprimed (sampled accuracy at step 10)"
+    )
+    markdown = (report / "report.md").read_text()
+    assert "| (b) no_positive ≈ all_strategies | after RL, no_positive is within 0.05" in markdown
+    # per condition, over seeds: all_strategies' step 20 is seed 1's alone
+    points = summary["conditions"]["unprimed"]["checkpoints"]
+    assert [(p["step"], p["seeds"]) for p in points] == [(0, 2), (10, 2)]
+    assert points[1]["accuracy"] == pytest.approx(0.15)
+    low, high = points[1]["interval"]
+    assert low < 0.15 < high and 0.1 < high - low < 0.2  # the seeds' 0.1 and 0.2 spread it
+    assert points[1]["greedy_accuracy"] == pytest.approx(0.15)
+    steps = summary["conditions"]["all_strategies"]["checkpoints"]
+    assert [(p["step"], p["seeds"]) for p in steps] == [(0, 2), (10, 2), (20, 1)]
+    first = summary["ranking"][0]
+    assert (first["condition"], first["final_step"], first["seeds"]) == ("all_strategies", 10, 2)
+    assert first["gain"] == pytest.approx(0.6)
+    assert first["gain_interval"][0] < 0.6 < first["gain_interval"][1]
+    # the per-cell tables gain the truncated share, greedy accuracy and pass@2; the
+    # coherence table the written steps, their correctness and numbers used exactly
+    table = _render(*tables(load_run(seeded)))
+    assert "truncated" in table and "greedy acc" in table and "pass@2" in table
+    assert _rows(table)[0][:6] == ["0", "0.300", "100.0", "0.250", "0.300", "0.300"]
+    coherence_rows = {r[0]: r for r in _rows(text) if r and r[0] == "unprimed" and len(r) == 9}
+    assert coherence_rows["unprimed"] == [
+        "unprimed", "2", "31.5", "0.500", "0.750", DASH, DASH, DASH, DASH,
+    ]  # fmt: skip
+
+
+def test_missing_cells_make_claims_unavailable_not_crash(seeded: Path) -> None:
+    from cogstar.study.stats import claims
+
+    manifest = json.loads((seeded / "manifest.json").read_text())
+    del manifest["cells"]["unprimed__seed=2"]  # a cell that is not there: pair on seed 1
+    (seeded / "manifest.json").write_text(json.dumps(manifest))
+    for suffix in (".jsonl", ".summary.json", ".greedy.jsonl"):  # dots never got past step 0
+        for seed in SEEDS:
+            (seeded / f"dots__seed={seed}" / "eval" / f"step_000010{suffix}").unlink()
+    found = {(c.name, c.metric): c for c in claims(load_run(seeded))}
+    unprimed = found[("(a) all_strategies > unprimed", "sampled")]
+    assert unprimed.estimate is not None and unprimed.estimate.seeds == 1
+    assert unprimed.estimate.effect == pytest.approx(0.8)
+    dots = found[("(a) all_strategies > dots", "sampled")]
+    assert dots.verdict == "not available" and dots.estimate is None and dots.step is None
+    assert dots.row()["effect"] is None and dots.row()["interval"] is None
+    gains = found[("(c) gain(primed) > gain(controls)", "sampled")]
+    assert gains.verdict == "not available"  # dots is a control with no step after RL
+    report = build_report(seeded, Console(record=True, width=240), figures=True, dpi=30)
+    assert (report / "accuracy.png").read_bytes().startswith(PNG)
+
+
+def test_accuracy_figure_shades_the_interval_over_seeds(seeded: Path) -> None:
+    from cogstar.study.figures import accuracy_figure
+
+    fig = accuracy_figure(load_run(seeded), "llama")
+    *ours, theirs = fig.axes
+    assert [ax.get_title() for ax in ours] == [
+        "all_strategies (2 seeds)",
+        "no_positive (2 seeds)",
+        "unprimed (2 seeds)",
+        "dots (2 seeds)",
+    ]
+    for ax in ours:
+        assert ax.collections, "no shaded interval"
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert labels.count("one seed") == 2 and "mean over seeds (sampled)" in labels
+    mean = next(ln for ln in ours[2].get_lines() if str(ln.get_label()).startswith("mean"))
+    assert list(_xs(mean)) == [0, 10]
+    assert list(_ys(mean)) == pytest.approx([0.0, 0.15])
+    assert theirs.get_title() == "the paper (its own steps)"
+
+
+def test_a_bad_completion_row_names_the_file(seeded: Path) -> None:
+    rows = seeded / "unprimed__seed=2" / "eval" / "step_000010.jsonl"
+    rows.write_text('{"value": 1.0}\n' + rows.read_text())
+    with pytest.raises(DataError, match=r"step_000010\.jsonl:1: puzzle should be") as info:
+        build_report(seeded, Console(record=True), figures=False)
+    assert "cogstar run SPEC" in str(info.value)
+    assert main(["report", str(seeded), "--no-figures"]) == 2
+    summary = seeded / "dots__seed=1" / "eval" / "step_000000.summary.json"
+    summary.write_text(json.dumps({"accuracy": 0.5, "greedy": 0.5}))
+    with pytest.raises(DataError, match=r"step_000000\.summary\.json: greedy should be an object"):
+        load_run(seeded)

@@ -1,11 +1,25 @@
-"""The report's figures: accuracy, behaviors and response length per step, ours beside the
-paper's curves (matplotlib, imported only when a figure is drawn)."""
+"""The report's figures: accuracy, behaviors and response length over our own RL steps, with
+the paper's curves, when asked for, on panels of their own (matplotlib, imported only when a
+figure is drawn).
+
+No axis is rescaled: our panels are in our RL steps, the paper's in its PPO steps (about 250),
+and neither is squeezed onto the other's scale or onto a 0->1 "training progress" axis, which
+would hide how much shorter a small run is.
+
+* ``accuracy.png``: one panel per condition (per setting of the other swept axes): the mean
+  over its seeds with the 95% interval shaded (:func:`cogstar.study.stats.curve`: a bootstrap
+  over seeds and puzzles, over puzzles alone with one seed), each seed as a thin line, and the
+  greedy accuracy dotted where evaluated; then a panel of the paper's curves.
+* ``behaviors.png``: a panel per behavior, one line per condition (mean over seeds); below
+  them the paper's, in the same layout.
+* ``length.png``: mean response length per condition; beside it the paper's.
+"""
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,18 +28,20 @@ from cogstar.behaviors.priming import CONDITIONS, CONTROLS
 from cogstar.io import atomic_file
 from cogstar.study.results import (
     PAPER_MODEL_NAMES,
+    CellResults,
     Checkpoint,
     PaperPoint,
     RunResults,
-    cell_labels,
+    by_condition,
     paper_curves,
 )
+from cogstar.study.stats import Curves, curves
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["figures"]
+__all__ = ["accuracy_figure", "behaviors_figure", "figures", "length_figure"]
 
 # Fixed colours for the known conditions (tab10), so every report colours them alike.
 _KNOWN = ("unprimed", *CONDITIONS, *CONTROLS)
@@ -42,7 +58,10 @@ _TAB10 = (
     "#17becf",
 )
 _EXTRA = ("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d")
-_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+OUR_STEPS = "RL step (ours)"
+
+Replicates = Mapping[Hashable, CellResults]
+Getter = Callable[[Checkpoint], "float | None"]
 
 
 def _colours(conditions: Sequence[str]) -> dict[str, str]:
@@ -60,75 +79,51 @@ def _colours(conditions: Sequence[str]) -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True)
-class _Axis:
-    """How steps map to the x-axis: PPO steps, or the fraction of training done."""
-
-    progress: bool
-    our_total: int
-
-    def ours(self, step: int) -> float:
-        return step / self.our_total if self.progress else float(step)
-
-    def paper(self, step: int, last: int) -> float:
-        return step / max(1, last) if self.progress else float(step)
+def _label(setting: str, condition: str) -> str:
+    return f"{condition} [{setting}]" if setting else condition
 
 
-def _x_axis(results: RunResults, curves: dict[str, list[PaperPoint]]) -> _Axis:
-    """Steps, unless our last step is under half the paper's: then the fraction of training."""
-    last = results.last_step
-    paper_last = max((pts[-1].step for pts in curves.values()), default=0)
-    return _Axis(
-        progress=bool(curves) and last < 0.5 * paper_last,
-        our_total=max(1, last, results.planned_steps or 0),
-    )
+def _seed_mean(replicates: Replicates, value: Getter) -> list[tuple[int, float]]:
+    """(step, mean over the cells that have a value at that step)."""
+    by_step: dict[int, list[float]] = {}
+    for cell in replicates.values():
+        for cp in cell.checkpoints:
+            v = value(cp)
+            if v is not None:
+                by_step.setdefault(cp.step, []).append(v)
+    return [(step, sum(vs) / len(vs)) for step, vs in sorted(by_step.items())]
 
 
-def _plot(
+def _paper(results: RunResults, paper: str | None) -> dict[str, list[PaperPoint]]:
+    """The paper's curves of the conditions this run has."""
+    if not paper:
+        return {}
+    every = paper_curves(paper)
+    return {c: every[c] for c in dict.fromkeys(c.condition for c in results.cells) if c in every}
+
+
+def _paper_panel(
     ax: Axes,
-    results: RunResults,
-    colours: dict[str, str],
-    curves: dict[str, list[PaperPoint]],
-    axis: _Axis,
-    ours: Callable[[Checkpoint], float | None],
-    theirs: Callable[[PaperPoint], float],
-    paper: str | None,
-) -> bool:
-    """Draw each cell's series and the paper's curves of the same conditions; any of ours?"""
-    labels = cell_labels(results)
-    marker_of: dict[str, int] = {}
-    drawn = False
-    for cell in results.cells:
-        points = [(axis.ours(c.step), v) for c in cell.checkpoints if (v := ours(c)) is not None]
-        k = marker_of.get(cell.condition, 0)
-        marker_of[cell.condition] = k + 1
-        if not points:
-            continue
-        xs, ys = zip(*points, strict=True)
+    curves_: Mapping[str, list[PaperPoint]],
+    colours: Mapping[str, str],
+    value: Callable[[PaperPoint], float],
+    paper: str,
+) -> None:
+    for condition, points in curves_.items():
         ax.plot(
-            xs,
-            ys,
-            color=colours[cell.condition],
-            marker=_MARKERS[k % len(_MARKERS)],
-            markersize=4,
-            linewidth=1.8,
-            label=labels[cell.name],
-        )
-        drawn = True
-    for condition, pts in curves.items():
-        last = pts[-1].step
-        ax.plot(
-            [axis.paper(p.step, last) for p in pts],
-            [theirs(p) for p in pts],
+            [p.step for p in points],
+            [value(p) for p in points],
             color=colours[condition],
             linestyle="--",
-            linewidth=0.9,
-            label=f"{condition} (paper, {paper})",
+            linewidth=1.0,
+            label=f"{condition} (paper)",
         )
-    if not drawn:
-        ax.text(0.5, 0.5, "no data yet", transform=ax.transAxes, ha="center", va="center")
+    ax.set_xlabel(f"PPO step (the paper, {PAPER_MODEL_NAMES[paper]})")
     ax.grid(True, alpha=0.3)
-    return drawn
+
+
+def _no_data(ax: Axes) -> None:
+    ax.text(0.5, 0.5, "no data yet", transform=ax.transAxes, ha="center", va="center")
 
 
 def _legend(fig: Figure, axes: Sequence[Axes]) -> None:
@@ -141,7 +136,7 @@ def _legend(fig: Figure, axes: Sequence[Axes]) -> None:
             list(handles.values()),
             list(handles.keys()),
             loc="outside lower center",
-            ncols=min(3, len(handles)),
+            ncols=min(4, len(handles)),
             fontsize="small",
         )
 
@@ -152,16 +147,176 @@ def _save(fig: Figure, path: Path, dpi: int) -> Path:
     return path
 
 
-def _behavior_getters(
-    behavior: str,
-) -> tuple[Callable[[Checkpoint], float | None], Callable[[PaperPoint], float]]:
-    def ours(c: Checkpoint) -> float | None:
+def accuracy_figure(
+    results: RunResults, paper: str | None = None, lines: Curves | None = None
+) -> Figure:
+    """One panel per condition over our RL steps (mean over seeds, 95% interval shaded, each
+    seed thin, greedy dotted), and a last panel of the paper's curves on its own steps."""
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
+
+    lines = lines if lines is not None else curves(results)
+    groups = by_condition(results)
+    colours = _colours([c for _, c in groups])
+    theirs = _paper(results, paper)
+    panels = max(1, len(groups)) + (1 if theirs else 0)
+    ncols = min(3, panels)
+    nrows = math.ceil(panels / ncols)
+    fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows + 1.0), layout="constrained")
+    ours: list[Axes] = []
+    for i, ((setting, condition), replicates) in enumerate(groups.items()):
+        ax = fig.add_subplot(
+            nrows, ncols, i + 1, sharex=ours[0] if ours else None, sharey=ours[0] if ours else None
+        )
+        ours.append(ax)
+        colour = colours[condition]
+        if len(replicates) > 1:
+            for cell in replicates.values():
+                pts = [(c.step, c.accuracy) for c in cell.checkpoints if c.accuracy is not None]
+                if pts:
+                    xs, ys = zip(*pts, strict=True)
+                    ax.plot(xs, ys, color=colour, linewidth=0.6, alpha=0.4, label="one seed")
+        sampled = lines.get((setting, condition), {}).get("sampled", [])
+        if sampled:
+            ax.plot(
+                [p.step for p in sampled],
+                [p.mean for p in sampled],
+                color=colour,
+                marker="o",
+                markersize=3.5,
+                linewidth=1.8,
+                label="mean over seeds (sampled)",
+            )
+            band = [(p.step, p.low, p.high) for p in sampled if p.low is not None]
+            if band:
+                ax.fill_between(
+                    [step for step, _, _ in band],
+                    [low for _, low, _ in band],
+                    [high if high is not None else low for _, low, high in band],
+                    color=colour,
+                    alpha=0.2,
+                    linewidth=0,
+                    label="95% interval",
+                )
+        else:
+            _no_data(ax)
+        greedy = lines.get((setting, condition), {}).get("greedy", [])
+        if greedy:
+            ax.plot(
+                [p.step for p in greedy],
+                [p.mean for p in greedy],
+                color=colour,
+                linestyle=":",
+                linewidth=1.4,
+                label="greedy (mean over seeds)",
+            )
+        seeds = f" ({len(replicates)} seeds)" if len(replicates) > 1 else ""
+        ax.set_title(_label(setting, condition) + seeds, fontsize="medium")
+        ax.set_xlabel(OUR_STEPS)
+        ax.set_ylabel("test accuracy")
+        ax.grid(True, alpha=0.3)
+    if not ours:
+        ax = fig.add_subplot(nrows, ncols, 1)
+        ax.set_xlabel(OUR_STEPS)
+        _no_data(ax)
+        ours.append(ax)
+    ours[0].set_ylim(bottom=0)
+    axes = list(ours)
+    if theirs and paper:
+        ax = fig.add_subplot(nrows, ncols, len(ours) + 1)  # its own steps: shares no axis
+        _paper_panel(ax, theirs, colours, lambda p: p.accuracy, paper)
+        ax.set_title("the paper (its own steps)", fontsize="medium")
+        ax.set_ylim(bottom=0)
+        axes.append(ax)
+    fig.suptitle(f"{results.experiment}: test accuracy over RL steps")
+    _legend(fig, axes)
+    return fig
+
+
+def _by_condition_panel(
+    ax: Axes, results: RunResults, colours: Mapping[str, str], value: Getter
+) -> None:
+    drawn = False
+    for (setting, condition), replicates in by_condition(results).items():
+        pts = _seed_mean(replicates, value)
+        if not pts:
+            continue
+        xs, ys = zip(*pts, strict=True)
+        ax.plot(
+            xs,
+            ys,
+            color=colours[condition],
+            marker="o",
+            markersize=3.5,
+            linewidth=1.6,
+            label=_label(setting, condition),
+        )
+        drawn = True
+    if not drawn:
+        _no_data(ax)
+    ax.set_xlabel(OUR_STEPS)
+    ax.grid(True, alpha=0.3)
+
+
+def _behavior(behavior: str) -> Getter:
+    def value(c: Checkpoint) -> float | None:
         return None if c.behaviors is None else c.behaviors.get(behavior)
 
-    def theirs(p: PaperPoint) -> float:
+    return value
+
+
+def _paper_behavior(behavior: str) -> Callable[[PaperPoint], float]:
+    def value(p: PaperPoint) -> float:
         return float(getattr(p, behavior))
 
-    return ours, theirs
+    return value
+
+
+def behaviors_figure(results: RunResults, paper: str | None = None) -> Figure:
+    """A panel per behavior over our RL steps (mean count per response over seeds); below, the
+    paper's, on its own steps."""
+    from matplotlib.figure import Figure
+
+    colours = _colours([c.condition for c in results.cells])
+    theirs = _paper(results, paper)
+    nrows = 2 if theirs else 1
+    fig = Figure(figsize=(14, 3.4 * nrows + 1.0), layout="constrained")
+    grid = fig.subplots(nrows, len(BEHAVIORS), squeeze=False)
+    for j, behavior in enumerate(BEHAVIORS):
+        ax = grid[0][j]
+        _by_condition_panel(ax, results, colours, _behavior(behavior))
+        ax.set_title(behavior)
+        ax.set_ylim(bottom=0)
+        if theirs and paper:
+            below = grid[1][j]
+            _paper_panel(below, theirs, colours, _paper_behavior(behavior), paper)
+            below.set_title(f"{behavior} (the paper)")
+            below.set_ylim(bottom=0)
+    for row in grid:
+        row[0].set_ylabel("mean count per response")
+    fig.suptitle(f"{results.experiment}: behaviors over RL steps")
+    _legend(fig, [ax for row in grid for ax in row])
+    return fig
+
+
+def length_figure(results: RunResults, paper: str | None = None) -> Figure:
+    """Mean response length per condition over our RL steps; beside it the paper's."""
+    from matplotlib.figure import Figure
+
+    colours = _colours([c.condition for c in results.cells])
+    theirs = _paper(results, paper)
+    fig = Figure(figsize=(11 if theirs else 7, 4.6), layout="constrained")
+    axes: list[Axes] = list(fig.subplots(1, 2 if theirs else 1, squeeze=False)[0])
+    _by_condition_panel(axes[0], results, colours, lambda c: c.mean_chars)
+    axes[0].set_title("ours")
+    if theirs and paper:
+        _paper_panel(axes[1], theirs, colours, lambda p: p.response_length, paper)
+        axes[1].set_title("the paper")
+    for ax in axes:
+        ax.set_ylabel("mean response length (characters)")
+        ax.set_ylim(bottom=0)
+    fig.suptitle(f"{results.experiment}: response length over RL steps")
+    _legend(fig, axes)
+    return fig
 
 
 def figures(
@@ -170,75 +325,19 @@ def figures(
     paper: str | None = None,
     *,
     dpi: int = 120,
+    lines: Curves | None = None,
 ) -> list[Path]:
     """Write accuracy.png, behaviors.png and length.png to ``out_dir``; return their paths.
 
-    One line per cell, coloured by condition; with ``paper``, the paper's curves of the same
-    conditions as thin dashed lines. When our last step is under half of the paper's, both are
-    drawn against the fraction of training done (ours over ``[ppo].steps`` of the spec, or our
-    last step) instead of against steps.
+    ``paper``: draw the paper's curves of the run's conditions on panels of their own;
+    ``lines``: the accuracy curves, when the caller has computed them
+    (:func:`cogstar.study.stats.curves`).
     """
-    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    conditions = [c.condition for c in results.cells]
-    colours = _colours(conditions)
-    curves = {}
-    if paper:
-        all_curves = paper_curves(paper)
-        curves = {c: all_curves[c] for c in dict.fromkeys(conditions) if c in all_curves}
-    axis = _x_axis(results, curves)
-    paper_last = max((pts[-1].step for pts in curves.values()), default=0)
-    model = PAPER_MODEL_NAMES.get(paper or "", "")
-    if axis.progress:
-        x_label = "training progress, 0→1"
-        note = (
-            f"\nour {axis.our_total} steps and the paper's {paper_last} ({model}, dashed) "
-            "both scaled to 0→1"
-        )
-    else:
-        x_label = "PPO step"
-        note = f"\ndashed: the paper ({model})" if curves else ""
-    written = []
-
-    def single(
-        name: str,
-        what: str,
-        ours: Callable[[Checkpoint], float | None],
-        theirs: Callable[[PaperPoint], float],
-    ) -> None:
-        fig = Figure(figsize=(8, 4.8), layout="constrained")
-        ax = fig.subplots()
-        _plot(ax, results, colours, curves, axis, ours, theirs, paper)
-        ax.set_xlabel(x_label)
-        ax.set_ylabel(what)
-        ax.set_ylim(bottom=0)
-        fig.suptitle(f"{results.experiment}: {what} vs {x_label.split(',')[0]}{note}")
-        _legend(fig, [ax])
-        written.append(_save(fig, out / name, dpi))
-
-    single("accuracy.png", "test accuracy", lambda c: c.accuracy, lambda p: p.accuracy)
-
-    fig = Figure(figsize=(11, 7), layout="constrained")
-    panels: list[Axes] = list(fig.subplots(2, 2, sharex=True).flat)
-    for i, (ax, behavior) in enumerate(zip(panels, BEHAVIORS, strict=True)):
-        ours, theirs = _behavior_getters(behavior)
-        _plot(ax, results, colours, curves, axis, ours, theirs, paper)
-        ax.set_title(behavior)
-        ax.set_ylim(bottom=0)
-        if i % 2 == 0:
-            ax.set_ylabel("mean count per response")
-        if i >= 2:
-            ax.set_xlabel(x_label)
-    fig.suptitle(f"{results.experiment}: behaviors vs {x_label.split(',')[0]}{note}")
-    _legend(fig, panels)
-    written.append(_save(fig, out / "behaviors.png", dpi))
-
-    single(
-        "length.png",
-        "mean response length (characters)",
-        lambda c: c.mean_chars,
-        lambda p: p.response_length,
+    drawn = (
+        ("accuracy.png", accuracy_figure(results, paper, lines)),
+        ("behaviors.png", behaviors_figure(results, paper)),
+        ("length.png", length_figure(results, paper)),
     )
-    return written
+    return [_save(fig, out / name, dpi) for name, fig in drawn]

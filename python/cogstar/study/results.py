@@ -6,9 +6,18 @@ with a dash for what does not):
 
     RUN/manifest.json                        the cells and their axes (condition, model, seed ...)
     RUN/spec.toml                            [model].source, [report], the RL steps
-    RUN/CELL/eval/step_XXXXXX.summary.json   accuracy, outcomes, mean response length
+    RUN/CELL/eval/step_XXXXXX.summary.json   accuracy, outcomes, mean response length, pass@k,
+                                             truncated share, greedy accuracy, written steps
+    RUN/CELL/eval/step_XXXXXX.jsonl          the sampled completions: each row's puzzle and
+                                             value, read only for intervals and claims
+    RUN/CELL/eval/step_XXXXXX.greedy.jsonl   one greedy completion per puzzle (optional)
     RUN/CELL/behaviors/step_XXXXXX.json      mean count of each behavior per response
     RUN/CELL/ppo/metrics.jsonl               one line per RL step (a torn last line is skipped)
+
+Per-puzzle scores (:meth:`RunResults.puzzle_scores`) are read lazily, once per file: a puzzle's
+score is the mean value of its rows (its k samples, or its one greedy row). :func:`by_condition`
+groups the cells by condition and seed (the ``experiment.seed`` axis) within each setting of the
+other swept axes, as the statistics of :mod:`cogstar.study.stats` pair them.
 
 A file that exists but cannot be read raises :class:`~cogstar.errors.DataError` naming the file
 and what to rerun.
@@ -24,6 +33,7 @@ import csv
 import functools
 import io as stdio
 import os
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -35,13 +45,16 @@ from cogstar.layout import CellLayout, RunLayout
 from cogstar.study.spec import read_resolved_spec
 
 __all__ = [
+    "METRICS",
     "PAPER_MODELS",
     "PAPER_MODEL_NAMES",
     "PAPER_SOURCE",
+    "SEED_AXES",
     "CellResults",
     "Checkpoint",
     "PaperPoint",
     "RunResults",
+    "by_condition",
     "cell_labels",
     "load_run",
     "paper_curves",
@@ -55,6 +68,11 @@ PAPER_MODEL_NAMES = {"qwen": "Qwen-2.5-3B", "llama": "Llama-3.2-3B"}
 # Paper condition name -> cogstar's; the others are spelled the same.
 _PAPER_NAMES = {"base_ppo": "unprimed", "no_positive_all_strategies": "no_positive"}
 _RESUME = "run `cogstar run SPEC` again to resume the run"
+# What a per-puzzle score is the mean of: the sampled rows (the paper's protocol) or the one
+# greedy row of each puzzle.
+METRICS: tuple[str, ...] = ("sampled", "greedy")
+# The axes that name a replicate seed (a sweep over experiment.seed); cells are paired by it.
+SEED_AXES: tuple[str, ...] = ("experiment.seed", "seed")
 
 
 @dataclass
@@ -70,6 +88,14 @@ class Checkpoint:
     mean_tokens: float | None = None
     pass_at_k: dict[str, float] = field(default_factory=dict)
     behavior_share: dict[str, float] | None = None  # fraction of responses with count > 0
+    samples: int | None = None  # k sampled completions per puzzle
+    truncated: float | None = None  # share of sampled completions cut at the token limit
+    greedy_accuracy: float | None = None  # one greedy completion per puzzle
+    greedy_truncated: float | None = None
+    greedy_mean_tokens: float | None = None
+    written_steps: int | None = None  # how many `a op b = c` steps the completions wrote
+    written_steps_correct: float | None = None  # the share of them whose arithmetic is right
+    numbers_exact: float | None = None  # share of answers that use exactly the puzzle's numbers
 
 
 @dataclass
@@ -81,6 +107,21 @@ class CellResults:
     axes: dict[str, Any]
     checkpoints: list[Checkpoint]
     train: list[dict[str, Any]]
+    # metric ("sampled", "greedy") -> step -> the completion rows of that evaluation
+    rows: dict[str, dict[int, Path]] = field(default_factory=dict)
+
+    @property
+    def seed(self) -> Hashable:
+        """The replicate seed this cell was swept over (None when seeds are not swept)."""
+        value = next((self.axes[a] for a in SEED_AXES if a in self.axes), None)
+        return value if isinstance(value, Hashable) else str(value)
+
+    @property
+    def setting(self) -> str:
+        """The other swept axes (neither condition nor seed), e.g. ``"ppo.kl_coef=0.01"``."""
+        return ", ".join(
+            f"{k}={v}" for k, v in self.axes.items() if k != "condition" and k not in SEED_AXES
+        )
 
     def at(self, step: int) -> Checkpoint | None:
         """The checkpoint at ``step``, if it was evaluated."""
@@ -109,6 +150,27 @@ class RunResults:
     paper_setting: str | None = None  # spec [report].paper
     planned_steps: int | None = None  # spec [ppo].steps ([grpo].steps for [rl] algorithm grpo)
     figures: bool = True  # spec [report].figures
+    _scores: dict[tuple[str, int, str], dict[int, float] | None] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def puzzle_scores(
+        self, cell: CellResults, step: int, metric: str = "sampled"
+    ) -> dict[int, float] | None:
+        """Puzzle index -> mean value of its rows in ``cell``'s evaluation at ``step`` (the k
+        samples, or the greedy row); None when that file is missing or empty. Read once."""
+        if metric not in METRICS:
+            raise ArgumentError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+        key = (cell.name, step, metric)
+        if key not in self._scores:
+            path = cell.rows.get(metric, {}).get(step)
+            self._scores[key] = None if path is None else _read_scores(path, step)
+        return self._scores[key]
+
+    @property
+    def has_greedy(self) -> bool:
+        """Whether any cell has a greedy evaluation file."""
+        return any(cell.rows.get("greedy") for cell in self.cells)
 
     @property
     def last_step(self) -> int:
@@ -150,6 +212,55 @@ def _object(path: Path, rerun: str) -> dict[str, Any]:
     return data
 
 
+def _count(data: dict[str, Any], key: str, path: Path, rerun: str) -> int | None:
+    value = _number(data, key, path, rerun)
+    return None if value is None else int(value)
+
+
+def _read_summary(cp: Checkpoint, path: Path, rerun: str) -> None:
+    data = _object(path, rerun)
+    cp.accuracy = _number(data, "accuracy", path, rerun)
+    cp.mean_chars = _number(data, "mean_chars", path, rerun)
+    cp.mean_tokens = _number(data, "mean_tokens", path, rerun)
+    cp.n = _count(data, "n", path, rerun)
+    cp.outcomes = {k: int(v) for k, v in (_numbers(data, "outcomes", path, rerun) or {}).items()}
+    cp.pass_at_k = _numbers(data, "pass_at_k", path, rerun) or {}
+    cp.samples = _count(data, "samples", path, rerun)
+    cp.truncated = _number(data, "truncated", path, rerun)
+    cp.numbers_exact = _number(data, "numbers_exact", path, rerun)
+    for key in ("greedy", "written_steps"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise DataError(
+                f"{path}: {key} should be an object or null, got {data[key]!r}; {rerun}"
+            )
+    greedy = data.get("greedy") or {}
+    cp.greedy_accuracy = _number(greedy, "accuracy", path, rerun)
+    cp.greedy_truncated = _number(greedy, "truncated", path, rerun)
+    cp.greedy_mean_tokens = _number(greedy, "mean_tokens", path, rerun)
+    steps = data.get("written_steps") or {}
+    cp.written_steps = _count(steps, "count", path, rerun)
+    cp.written_steps_correct = _number(steps, "correct", path, rerun)
+
+
+def _read_scores(path: Path, step: int) -> dict[int, float] | None:
+    """Puzzle index -> mean ``value`` of its rows; None for a file with no rows."""
+    rerun = f"delete it and its summary and {_RESUME} (it evaluates checkpoint {step} again)"
+    total: dict[int, float] = {}
+    count: dict[int, int] = {}
+    for line, row in io.iter_jsonl(path, rerun):
+        puzzle, value = row.get("puzzle"), row.get("value")
+        if isinstance(puzzle, bool) or not isinstance(puzzle, int) or puzzle < 0:
+            raise DataError(
+                f"{path}:{line}: puzzle should be the index of a test puzzle (an integer >= 0), "
+                f"got {puzzle!r}; {rerun}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DataError(f"{path}:{line}: value should be a number, got {value!r}; {rerun}")
+        total[puzzle] = total.get(puzzle, 0.0) + float(value)
+        count[puzzle] = count.get(puzzle, 0) + 1
+    return {p: total[p] / count[p] for p in sorted(total)} or None
+
+
 def _read_checkpoints(cell: CellLayout) -> list[Checkpoint]:
     evals = cell.eval_summaries()
     counts = cell.behavior_summaries()
@@ -159,16 +270,7 @@ def _read_checkpoints(cell: CellLayout) -> list[Checkpoint]:
         if step in evals:
             path = evals[step]
             rerun = f"delete it and {_RESUME} (it evaluates checkpoint {step} again)"
-            data = _object(path, rerun)
-            cp.accuracy = _number(data, "accuracy", path, rerun)
-            cp.mean_chars = _number(data, "mean_chars", path, rerun)
-            cp.mean_tokens = _number(data, "mean_tokens", path, rerun)
-            n = _number(data, "n", path, rerun)
-            cp.n = None if n is None else int(n)
-            cp.outcomes = {
-                k: int(v) for k, v in (_numbers(data, "outcomes", path, rerun) or {}).items()
-            }
-            cp.pass_at_k = _numbers(data, "pass_at_k", path, rerun) or {}
+            _read_summary(cp, path, rerun)
         if step in counts:
             path = counts[step]
             rerun = f"delete it and {_RESUME} (it counts the behaviors of checkpoint {step} again)"
@@ -177,6 +279,17 @@ def _read_checkpoints(cell: CellLayout) -> list[Checkpoint]:
             cp.behavior_share = _numbers(data, "share", path, rerun)
         checkpoints.append(cp)
     return checkpoints
+
+
+def _read_rows(cell: CellLayout) -> dict[str, dict[int, Path]]:
+    """The completion files of each summarised evaluation (rows without a summary are an
+    evaluation cut short, and are left alone)."""
+    found: dict[str, dict[int, Path]] = {metric: {} for metric in METRICS}
+    for step in cell.eval_summaries():
+        for metric, path in (("sampled", cell.eval(step)), ("greedy", cell.eval_greedy(step))):
+            if path.is_file():
+                found[metric][step] = path
+    return found
 
 
 def _read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -219,13 +332,15 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunResults:
         axes = info.get("axes")
         axes = dict(axes) if isinstance(axes, dict) else {}
         condition = axes.get("condition")
+        cell = layout.cell(str(name))
         cells.append(
             CellResults(
                 name=str(name),
                 condition=str(condition) if condition is not None else str(name),
                 axes=axes,
-                checkpoints=_read_checkpoints(layout.cell(str(name))),
-                train=_read_metrics(layout.cell(str(name)).rl(algorithm).metrics),
+                checkpoints=_read_checkpoints(cell),
+                train=_read_metrics(cell.rl(algorithm).metrics),
+                rows=_read_rows(cell),
             )
         )
     return RunResults(
@@ -245,6 +360,17 @@ def cell_labels(results: RunResults) -> dict[str, str]:
     return {
         c.name: c.condition if conditions.count(c.condition) == 1 else c.name for c in results.cells
     }
+
+
+def by_condition(results: RunResults) -> dict[tuple[str, str], dict[Hashable, CellResults]]:
+    """(setting, condition) -> seed -> cell, in manifest order: the replicates of each
+    condition within each setting of the other swept axes (see :attr:`CellResults.setting`)."""
+    out: dict[tuple[str, str], dict[Hashable, CellResults]] = {}
+    for cell in results.cells:
+        replicates = out.setdefault((cell.setting, cell.condition), {})
+        # a hand-made manifest may repeat a seed: keep each cell, keyed by its name
+        replicates[cell.seed if cell.seed not in replicates else cell.name] = cell
+    return out
 
 
 # -- the paper's curves ---------------------------------------------------------------------
