@@ -44,7 +44,7 @@ torch = pytest.importorskip("torch")
 import cogstar  # noqa: E402
 from cogstar.behaviors.priming import build_priming_set, priming_puzzles  # noqa: E402
 from cogstar.io import Record, read_jsonl  # noqa: E402
-from cogstar.tasks import is_heldout, rl_prompt  # noqa: E402
+from cogstar.tasks import in_share, rl_prompt  # noqa: E402
 from cogstar.train import models, tiny  # noqa: E402
 from cogstar.train.ppo.fast_rollout import FastRollout  # noqa: E402
 from cogstar.train.ppo.rollout import HFRollout, encode_prompts  # noqa: E402
@@ -54,7 +54,7 @@ ENGINES = {"hf": HFRollout, "fast": FastRollout}
 
 def _puzzles(n: int) -> list[cogstar.Puzzle]:
     pool = priming_puzzles(4 * n + 200, seed=11, sizes=(3,))
-    return [p for p in pool if not is_heldout(p.numbers, p.target)][:n]
+    return in_share(pool, "rl")[:n]
 
 
 @pytest.fixture(scope="module")

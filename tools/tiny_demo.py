@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from cogstar.behaviors.priming import build_priming_set, priming_puzzles
-from cogstar.tasks import is_heldout
+from cogstar.tasks import in_share
 from cogstar.train.evaluate import EvalConfig, evaluate
 from cogstar.train.ppo.config import PPOConfig
 from cogstar.train.ppo.trainer import run_ppo
@@ -50,12 +50,11 @@ def main() -> None:
     report: dict[str, object] = {}
     t0 = time.time()
     base = args.base or base_dir()
-    # held-out test puzzles, disjoint from the SFT and RL puzzles
+    # test puzzles from the test share, SFT from the pretrain share, RL from the rl share
     pool = priming_puzzles(8000, seed=11, sizes=(3,))
-    held = [p for p in pool if is_heldout(p.numbers, p.target)]
+    held = in_share(pool, "test")
     test = list({(tuple(p.numbers), p.target): p for p in held}.values())[: args.test]
-    rest = [p for p in pool if not is_heldout(p.numbers, p.target)]
-    sft_puzzles, rl_puzzles = rest[:1000], rest[1000:]
+    sft_puzzles, rl_puzzles = in_share(pool, "pretrain")[:1000], in_share(pool, "rl")
     sampled = EvalConfig(samples=1, temperature=1.0, max_new_tokens=256, batch_size=64)
     greedy = EvalConfig(greedy=True, max_new_tokens=256, batch_size=64)
 

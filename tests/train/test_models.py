@@ -97,7 +97,7 @@ def test_a_replaced_tokenizer_is_caught_and_the_file_wins(
 def test_tiny_corpus_is_behavior_free_and_prose_keeps_the_answers() -> None:
     import random
 
-    from cogstar.tasks import is_heldout
+    from cogstar.tasks import puzzle_share
     from cogstar.train import tiny
 
     plain = tiny.pretraining_corpus(400, seed=2)
@@ -115,5 +115,6 @@ def test_tiny_corpus_is_behavior_free_and_prose_keeps_the_answers() -> None:
     assert str(puzzle.target) in told.split("\n")[1]
     for text in (trace.text, told):
         assert cogstar.score("Assistant: " + text, puzzle.numbers, puzzle.target).value == 1.0
-    # no pretraining puzzle comes from the reserved test share
-    assert not any(is_heldout(p.numbers, p.target) for p in tiny.pretraining_puzzles(500))
+    # every pretraining puzzle comes from the pretrain share: never an RL or a test puzzle
+    shares = {puzzle_share(p.numbers, p.target) for p in tiny.pretraining_puzzles(500)}
+    assert shares == {tiny.PRETRAIN_SHARE} == {"pretrain"}
