@@ -352,8 +352,8 @@ def test_partial_runs_never_crash(tmp_path: Path) -> None:
     assert rows[0] == ["0", DASH, DASH, DASH, DASH, DASH, "1.00"]
     # coherence at step 0, then the ranking: unranked, as there is no accuracy
     assert rows[1:3] == [
-        ["c1", "0", DASH, DASH, DASH, DASH, DASH, DASH, DASH],
-        ["c2", "1", DASH, DASH, DASH, DASH, DASH, DASH, "1.00"],
+        ["c1", "0", DASH, DASH, DASH, DASH, DASH, DASH, DASH, DASH],
+        ["c2", "1", DASH, DASH, DASH, DASH, DASH, DASH, "1.00", DASH],
     ]
     assert [row[0] for row in rows[3:]] == [DASH, DASH]
     summary = json.loads((report / "summary.json").read_text())
@@ -536,9 +536,10 @@ def test_claims_table_and_summary(seeded: Path) -> None:
     table = _render(*tables(load_run(seeded)))
     assert "truncated" in table and "greedy acc" in table and "pass@2" in table
     assert _rows(table)[0][:6] == ["0", "0.300", "100.0", "0.250", "0.300", "0.300"]
-    coherence_rows = {r[0]: r for r in _rows(text) if r and r[0] == "unprimed" and len(r) == 9}
+    coherence_rows = {r[0]: r for r in _rows(text) if r and r[0] == "unprimed" and len(r) == 10}
+    # half the written steps wrong: neither seed's model counts as coherent
     assert coherence_rows["unprimed"] == [
-        "unprimed", "2", "31.5", "0.500", "0.750", DASH, DASH, DASH, DASH,
+        "unprimed", "2", "31.5", "0.500", "0.750", DASH, DASH, DASH, DASH, "0/2",
     ]  # fmt: skip
 
 
@@ -596,3 +597,24 @@ def test_a_bad_completion_row_names_the_file(seeded: Path) -> None:
     summary.write_text(json.dumps({"accuracy": 0.5, "greedy": 0.5}))
     with pytest.raises(DataError, match=r"step_000000\.summary\.json: greedy should be an object"):
         load_run(seeded)
+
+
+def test_coherence_thresholds() -> None:
+    from cogstar.study.report import coherent
+    from cogstar.study.results import Checkpoint
+
+    def start(steps: float | None, exact: float, **counts: float) -> Checkpoint:
+        return Checkpoint(
+            0, written_steps=10, written_steps_correct=steps, numbers_exact=exact,
+            behaviors={"verification": 0, "backtracking": 0, "subgoal": 0, "backward": 0, **counts},
+        )  # fmt: skip
+
+    assert coherent("unprimed", start(0.9, 0.9)) is True
+    assert coherent("unprimed", start(0.7, 0.9)) is False  # most steps must be right
+    assert coherent("empty_cot", start(None, 0.85)) is None  # 10 steps written, none judged
+    assert coherent("dots", start(0.9, 0.6)) is False  # most answers must use the numbers
+    # a behavior condition must also write the behaviors it asks for: >= 1 per response
+    assert coherent("all_strategies", start(0.9, 0.9, verification=0.4)) is False
+    assert coherent("all_strategies", start(0.9, 0.9, verification=0.6, backward=0.4)) is True
+    assert coherent("only_backtracking", start(0.9, 0.9, verification=3)) is False
+    assert coherent("no_positive", start(0.9, 0.9, backtracking=1.2)) is True

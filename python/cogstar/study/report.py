@@ -179,7 +179,32 @@ _COHERENCE_HEADERS = (
     "steps\ncorrect",
     "numbers\nexact",
     *(_SHORT[b] for b in BEHAVIORS),
+    "coherent",
 )
+
+# A primed model counts as writing its condition coherently before RL when most of the steps
+# it writes are right, most of its answers use exactly the puzzle's numbers, and (for a
+# condition that asks for behaviors) it writes them: the asked behaviors' mean counts add up
+# to at least one per response. Chosen before the study's runs; see docs/design_log.md.
+COHERENCE_THRESHOLDS = {"steps_correct": 0.8, "numbers_exact": 0.8, "asked_behaviors": 1.0}
+
+
+def coherent(condition: str, start: Checkpoint) -> bool | None:
+    """Whether ``condition``'s model writes coherently at step 0 (:data:`COHERENCE_THRESHOLDS`);
+    ``None`` when a needed number is missing."""
+    from cogstar.behaviors.priming import ASKED
+
+    asked = ASKED.get("all_strategies" if condition == "no_positive" else condition, ())
+    steps, exact = start.written_steps_correct, start.numbers_exact
+    counts = start.behaviors
+    if exact is None or (steps is None and start.written_steps) or (asked and counts is None):
+        return None
+    t = COHERENCE_THRESHOLDS
+    ok = exact >= t["numbers_exact"] and (steps is None or steps >= t["steps_correct"])
+    if asked:
+        assert counts is not None
+        ok = ok and sum(counts.get(b, 0.0) for b in asked) >= t["asked_behaviors"]
+    return ok
 
 
 def _coherence_rows(results: RunResults) -> list[list[str]]:
@@ -192,6 +217,12 @@ def _coherence_rows(results: RunResults) -> list[list[str]]:
         ) -> float | None:
             return _mean([value(cp) for cp in starts])
 
+        verdicts = [coherent(condition, cp) for cp in starts]
+        said = (
+            DASH
+            if not verdicts or None in verdicts
+            else f"{sum(bool(v) for v in verdicts)}/{len(verdicts)}"
+        )
         rows.append(
             [
                 _label(setting, condition),
@@ -200,6 +231,7 @@ def _coherence_rows(results: RunResults) -> list[list[str]]:
                 _fmt(mean(lambda cp: cp.written_steps_correct), ".3f"),
                 _fmt(mean(lambda cp: cp.numbers_exact), ".3f"),
                 *(_fmt(mean(_count(b)), ".2f") for b in BEHAVIORS),
+                said,
             ]
         )
     return rows
@@ -208,7 +240,11 @@ def _coherence_rows(results: RunResults) -> list[list[str]]:
 _COHERENCE_NOTE = (
     "At step 0 (before RL), the mean over seeds of: the `a op b = c` steps the completions "
     "wrote, the share of them whose arithmetic is right, the share of answers that use exactly "
-    "the puzzle's numbers, and the mean count per response of each behavior."
+    "the puzzle's numbers, and the mean count per response of each behavior. Coherent: the "
+    "seeds whose model has steps correct >= 0.8, numbers exact >= 0.8 and, where the "
+    "condition asks for behaviors, their counts adding up to >= 1 per response. A study whose "
+    "behavior-primed models are not coherent compares broken models with a working base, not "
+    "behaviors."
 )
 
 
@@ -377,6 +413,7 @@ def _summary(
     for cell in results.cells:
         final = cell.final
         start = cell.start_accuracy
+        first = cell.at(0)
         cells[cell.name] = {
             "condition": cell.condition,
             "axes": cell.axes,
@@ -388,6 +425,7 @@ def _summary(
                 "steps_logged": len(cell.train),
                 "last": cell.train[-1] if cell.train else None,
             },
+            "coherent_at_start": None if first is None else coherent(cell.condition, first),
         }
     conditions = dict.fromkeys(c.condition for c in results.cells)
     return {
@@ -400,6 +438,7 @@ def _summary(
             "final_accuracy": {c: finals[c] for c in conditions if c in finals},
             "claims_compared_with": PAPER_MODEL,
         },
+        "coherence_thresholds": COHERENCE_THRESHOLDS,
         "cells": cells,
         "conditions": _conditions(results, lines),
         "ranking": [asdict(r) for r in ranks],
