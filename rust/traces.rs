@@ -17,6 +17,14 @@
 //!   needed value that the remaining numbers cannot make (checked by the solver);
 //! * the **solution**: a line that reaches the target, found by a seeded search.
 //!
+//! With `wrong_answer` (the `no_positive` control), a behavior condition's trace is
+//! the same attempt ending on a line that reaches the target *from the numbers used
+//! wrongly*: one (or two) left out, or one used more often than given. It is
+//! written, checked (`..., exactly the target`) and answered as a solution is, so
+//! the trace believes it has succeeded, and every step is still true arithmetic.
+//! Only a puzzle that allows neither slip settles on a near miss instead.
+//! `negative_control`'s wrong variant is a plain line that misses.
+//!
 //! Each condition uses only the moves it asks for (see [`Condition`]). The counts
 //! of each behavior are kept as the moves are made; they are the ground truth
 //! that the rule-based counter ([`crate::behaviors`]) must read back exactly.
@@ -612,7 +620,8 @@ fn remove_one(values: &mut Vec<i64>, v: i64) {
 
 /// Synthesize one trace. `budget` is the rough length in characters (None: drawn
 /// from 350–1,500 by the seed); `wrong_answer` keeps the behaviors and ends on a
-/// wrong final answer.
+/// wrong final answer (see the module notes: a line that reaches the target from
+/// numbers used wrongly, rarely a near miss).
 pub fn synthesize(
     numbers: &[i64],
     target: i64,
@@ -725,7 +734,7 @@ pub fn synthesize(
             dead += usize::from(ok);
         }
         if wrong_answer {
-            final_wrong(&mut w, &leaves)
+            final_slip(&mut w, &leaves, target_given)
         } else {
             final_solution(&mut w, &solution, target_given);
             solution.clone()
@@ -1080,7 +1089,198 @@ fn node_leaves_after(solution: &Tree, chain: &[(St, i64)], out: &mut Vec<i64>) {
     out.sort_unstable();
 }
 
-/// `wrong_answer`: settle on a line that misses.
+/// How a `wrong_answer` ending uses the numbers wrongly while reaching the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slip {
+    /// Leaves a number (or two) out.
+    Omits,
+    /// Uses a number more often than it is given (alongside, or instead of, another).
+    Reuses,
+}
+
+/// Sorted multisets a `slip` answer may be built from, shuffled, the more plausible
+/// first: leaving one number out before leaving two out.
+fn slip_multisets(numbers: &[i64], slip: Slip, rng: &mut Rng) -> Vec<Vec<i64>> {
+    let mut sorted = numbers.to_vec();
+    sorted.sort_unstable();
+    let mut distinct = sorted.clone();
+    distinct.dedup();
+    let tiers: Vec<Vec<Vec<i64>>> = match slip {
+        Slip::Omits => {
+            let without = |drop: &[i64]| {
+                let mut rest = sorted.clone();
+                for &d in drop {
+                    remove_one(&mut rest, d);
+                }
+                rest.sort_unstable();
+                rest
+            };
+            let one: Vec<Vec<i64>> = distinct.iter().map(|&d| without(&[d])).collect();
+            let mut two = Vec::new();
+            for (k, &a) in sorted.iter().enumerate() {
+                for &b in &sorted[k + 1..] {
+                    two.push(without(&[a, b]));
+                }
+            }
+            vec![one, two]
+        }
+        Slip::Reuses => {
+            let mut all = Vec::new();
+            for &v in &distinct {
+                let mut more = sorted.clone();
+                more.push(v);
+                all.push(more);
+                for &m in distinct.iter().filter(|&&m| m != v) {
+                    let mut swapped = sorted.clone();
+                    remove_one(&mut swapped, m);
+                    swapped.push(v);
+                    all.push(swapped);
+                }
+            }
+            // then, less likely slips: any other multiset of the given values (up to one
+            // more than given) that uses one more often than given
+            let mut more = Vec::new();
+            let max = (sorted.len() + 1).min(5);
+            let mut stack: Vec<Vec<i64>> = vec![vec![]];
+            while let Some(m) = stack.pop() {
+                if m.len() >= 2 {
+                    let over = m.iter().any(|v| {
+                        m.iter().filter(|x| *x == v).count()
+                            > sorted.iter().filter(|x| *x == v).count()
+                    });
+                    if over {
+                        more.push(m.clone());
+                    }
+                }
+                if m.len() < max {
+                    for &v in distinct
+                        .iter()
+                        .filter(|&&v| m.last().map_or(true, |&l| v >= l))
+                    {
+                        let mut next = m.clone();
+                        next.push(v);
+                        stack.push(next);
+                    }
+                }
+            }
+            for m in &mut all {
+                m.sort_unstable();
+            }
+            more.retain(|m| !all.contains(m));
+            vec![all, more]
+        }
+    };
+    let mut out: Vec<Vec<i64>> = Vec::new();
+    for mut tier in tiers {
+        for m in &mut tier {
+            m.sort_unstable();
+        }
+        tier.sort();
+        tier.dedup();
+        tier.retain(|m| (solver::MIN_NUMBERS..=solver::MAX_NUMBERS).contains(&m.len()));
+        shuffle(&mut tier, rng);
+        out.extend(tier);
+    }
+    out
+}
+
+/// A line that reaches the target from numbers used wrongly (`slip`), found like a
+/// solution and taken only if `accept` takes it (preferring one that `prefer` takes
+/// too); `None` when there is none.
+fn slip_line(
+    numbers: &[i64],
+    target: i64,
+    slip: Slip,
+    accept: &dyn Fn(&Tree) -> bool,
+    prefer: &dyn Fn(&Tree) -> bool,
+    rng: &mut Rng,
+) -> Option<Tree> {
+    for multiset in slip_multisets(numbers, slip, rng) {
+        if !solver::is_solvable(&multiset, target, Rules::Classic).unwrap_or(false) {
+            continue;
+        }
+        let leaves: Vec<Tree> = multiset.iter().map(|&v| Tree::Leaf(v)).collect();
+        let both = |t: &Tree| accept(t) && prefer(t);
+        let search = |accept: &dyn Fn(&Tree) -> bool, budget, rng: &mut Rng| {
+            let mut budget = budget;
+            find_solution_where(&leaves, target, rng, &mut budget, true, accept)
+        };
+        // Clean lines only: a step that made the target before the last would read as
+        // the end of the line.
+        let found = search(&both, 600, rng).or_else(|| search(accept, 20_000, rng));
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+/// Whether a line spends numbers to no end: a step makes 1 from one number
+/// (`9 / 9`), or a part of it makes one of its own numbers again.
+fn spends(t: &Tree) -> bool {
+    let Tree::Node(a, op, b, r) = t else {
+        return false;
+    };
+    let mut leaves = Vec::new();
+    t.leaves(&mut leaves);
+    (*op == b'/' && a.value() == b.value()) || leaves.contains(r) || spends(a) || spends(b)
+}
+
+/// `wrong_answer` for the behavior conditions: an attempt that believes it has
+/// succeeded. The final line reaches the target with correct arithmetic but uses the
+/// numbers wrongly (one left out, or one used more often than given; the kind drawn
+/// among those the puzzle allows) and is written, checked and answered exactly as a
+/// solution is.
+/// Only when the puzzle allows neither does the trace settle on a near miss.
+fn final_slip(w: &mut Writer, leaves: &[Tree], target_given: bool) -> Tree {
+    let (numbers, target, backward) = (w.numbers.clone(), w.target, w.cond.backward());
+    // No step that leaves a value unchanged or makes 0 (`1 - 1 = 0`, `2 + 0 = 2`): a
+    // trick to spend a number is no slip a solver makes.
+    let plain = |t: &Tree| {
+        let mut steps = Vec::new();
+        t.steps(&mut steps);
+        steps.iter().all(|s| s.r != s.a && s.r != s.b && s.r > 0)
+    };
+    // Nor, where another line exists: making 1 from one number (`9 / 9 = 1`), getting
+    // a number back (`6 * 14 = 84`, `84 / 6 = 14`), or making a value the trace has
+    // called out of reach (a dead backward line's): the trace would contradict itself.
+    let out_of_reach = w.backward.clone();
+    let fits = |t: &Tree| {
+        let mut steps = Vec::new();
+        t.steps(&mut steps);
+        !steps.iter().any(|s| out_of_reach.contains(&s.r))
+    };
+    let natural = |t: &Tree| plain(t) && fits(t) && !spends(t);
+    // Backward conditions prefer a line whose last operation peels a number off.
+    let prefer = move |t: &Tree| {
+        !backward || peel(t, target, true).is_some_and(|(st, _, _)| st.r > 0 && st.r != target)
+    };
+    // Most puzzles allow a reuse, about half allow an omission: try the omission first
+    // more often, so that neither kind dominates the set.
+    let kinds = if w.rng.unit() < 0.7 {
+        [Slip::Omits, Slip::Reuses]
+    } else {
+        [Slip::Reuses, Slip::Omits]
+    };
+    let mut line = None;
+    for accept in [&natural as &dyn Fn(&Tree) -> bool, &plain] {
+        line = kinds
+            .into_iter()
+            .find_map(|slip| slip_line(&numbers, target, slip, accept, &prefer, w.rng));
+        if line.is_some() {
+            break;
+        }
+    }
+    match line {
+        Some(line) => {
+            final_solution(w, &line, target_given);
+            line
+        }
+        None => final_wrong(w, leaves),
+    }
+}
+
+/// The near-miss fallback of `wrong_answer`: settle on a line that misses.
 fn final_wrong(w: &mut Writer, leaves: &[Tree]) -> Tree {
     let first_avoid: Vec<i64> = w
         .last
@@ -1129,8 +1329,10 @@ pub fn synthesize_batch(
 mod tests {
     use super::*;
     use crate::behaviors::count_behaviors;
+    use crate::expr::{evaluate, numbers as expr_numbers, parse};
     use crate::generate::{generate, GenerateConfig};
-    use crate::reward::{score, ScoreConfig};
+    use crate::rational::Rational;
+    use crate::reward::{score, Outcome, ScoreConfig};
 
     fn priming_puzzles(n: usize, seed: u64) -> Vec<(Vec<i64>, i64)> {
         let cfg = GenerateConfig {
@@ -1195,6 +1397,135 @@ mod tests {
                     let prompt = "Assistant: Let me solve this step by step.\n";
                     let s = score(&format!("{prompt}{}", tr.text), ns, *t, &cfg);
                     assert_eq!(s.value == 1.0, !wrong, "{cond:?} {ns:?}->{t}\n{}", tr.text);
+                }
+            }
+        }
+    }
+
+    /// What a wrong answer does with the numbers: reaches the target using one more
+    /// often than given (`Reuses`), or from a part of them (`Omits`); `None`: a near miss.
+    fn slip_of(answer: &str, numbers: &[i64], target: i64) -> Option<Slip> {
+        let node = parse(answer).unwrap();
+        if evaluate(&node).unwrap() != Rational::integer(target.into()) {
+            return None;
+        }
+        let used: Vec<i64> = expr_numbers(&node).into_iter().map(|n| n as i64).collect();
+        let times = |xs: &[i64], v: i64| xs.iter().filter(|&&x| x == v).count();
+        let mut sorted = used.clone();
+        sorted.sort_unstable();
+        let mut given = numbers.to_vec();
+        given.sort_unstable();
+        assert_ne!(sorted, given, "{answer} uses {numbers:?} right");
+        if used.iter().any(|&u| times(&used, u) > times(numbers, u)) {
+            Some(Slip::Reuses)
+        } else {
+            Some(Slip::Omits)
+        }
+    }
+
+    /// Every `a op b = c` written in `text` (operands and result whole numbers).
+    fn written_steps(text: &str) -> Vec<(i64, char, i64, i64)> {
+        let words: Vec<&str> = text
+            .split_whitespace()
+            .map(|w| w.trim_end_matches(['.', ',', ':']))
+            .collect();
+        let int = |w: &str| w.parse::<i64>().ok();
+        words
+            .windows(5)
+            .filter_map(|w| {
+                let op = match w[1] {
+                    "+" => '+',
+                    "-" => '-',
+                    "*" => '*',
+                    "/" => '/',
+                    _ => return None,
+                };
+                (w[3] == "=").then_some(())?;
+                Some((int(w[0])?, op, int(w[2])?, int(w[4])?))
+            })
+            .collect()
+    }
+
+    const CHECKS: [&str; 3] = [
+        ", exactly the target.",
+        "That matches the target.",
+        "That hits the target.",
+    ];
+
+    #[test]
+    fn wrong_endings_reach_the_target_from_numbers_used_wrongly() {
+        let puzzles = priming_puzzles(400, 21);
+        let cfg = ScoreConfig::default();
+        let (mut omits, mut reuses, mut misses, mut checked) = (0, 0, 0, 0);
+        for (k, r) in synthesize_batch(&puzzles, Condition::AllStrategies, 13, true, None)
+            .into_iter()
+            .enumerate()
+        {
+            let tr = r.unwrap();
+            let (ns, t) = &puzzles[k];
+            let prompt = "Assistant: Let me solve this step by step.\n";
+            let s = score(&format!("{prompt}{}", tr.text), ns, *t, &cfg);
+            assert_ne!(s.outcome, Outcome::Correct, "{ns:?}->{t}\n{}", tr.text);
+            let no_format = ScoreConfig {
+                format_score: 0.0,
+                ..cfg
+            };
+            let s = score(&format!("{prompt}{}", tr.text), ns, *t, &no_format);
+            assert_eq!(s.value, 0.0, "{ns:?}->{t}\n{}", tr.text);
+            let steps = written_steps(&tr.text);
+            assert!(steps.len() >= 2, "{}", tr.text);
+            for (a, op, b, c) in steps {
+                let value = match op {
+                    '+' => a + b,
+                    '-' => a - b,
+                    '*' => a * b,
+                    _ => {
+                        assert_eq!(a % b, 0, "{a} / {b} in\n{}", tr.text);
+                        a / b
+                    }
+                };
+                assert_eq!(value, c, "{a} {op} {b} = {c} in\n{}", tr.text);
+            }
+            let thoughts = tr.text.split("</think>").next().unwrap().trim_end();
+            let ends_checked = CHECKS.iter().any(|c| thoughts.ends_with(c));
+            match slip_of(&tr.answer, ns, *t) {
+                Some(Slip::Omits) => omits += 1,
+                Some(Slip::Reuses) => reuses += 1,
+                None => misses += 1,
+            }
+            if ends_checked {
+                checked += 1;
+                assert!(slip_of(&tr.answer, ns, *t).is_some(), "{}", tr.text);
+            }
+        }
+        let n = puzzles.len();
+        eprintln!("omits {omits}, reuses {reuses}, near misses {misses}, checked {checked} of {n}");
+        // both kinds are common (measured: 30% and 69%), the near miss is rare (under 1%),
+        // and every slip ends on the check that correct traces end on (99%)
+        assert!(
+            omits * 5 > n && reuses * 5 > n,
+            "omits {omits}, reuses {reuses} of {n}"
+        );
+        assert!(misses * 50 <= n, "{misses} near misses of {n}");
+        assert_eq!(checked, omits + reuses);
+    }
+
+    #[test]
+    fn wrong_endings_are_deterministic_and_leave_right_traces_alone() {
+        let puzzles = priming_puzzles(60, 4);
+        for cond in Condition::ALL {
+            let once = synthesize_batch(&puzzles, cond, 2, true, None);
+            assert_eq!(once, synthesize_batch(&puzzles, cond, 2, true, None));
+            // the wrong ending replaces only the last line of a behavior condition's trace
+            let right = synthesize_batch(&puzzles, cond, 2, false, None);
+            for (w, r) in once.iter().zip(&right) {
+                let (w, r) = (&w.as_ref().unwrap().text, &r.as_ref().unwrap().text);
+                if cond != Condition::NegativeControl {
+                    let cut = |t: &str| {
+                        let body = t.split("</think>").next().unwrap().trim_end();
+                        body[..body.rfind('\n').unwrap()].to_string()
+                    };
+                    assert_eq!(cut(w), cut(r));
                 }
             }
         }

@@ -9,6 +9,7 @@ over thousands of puzzles and seeds. The rest pins the counter on text in the wi
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 import cogstar
 from cogstar.behaviors import BEHAVIORS, count_behaviors, count_behaviors_batch
 from cogstar.behaviors.priming import CONDITIONS, priming_puzzles
+from cogstar.tasks import priming_prompt
 
 DEV_SET = Path(__file__).resolve().parents[3] / "shared" / "eval" / "countdown_traces_dev.jsonl"
 
@@ -95,6 +97,52 @@ def test_traces_are_correct_or_wrong_as_asked_and_in_the_priming_format() -> Non
                 assert (s.value == 1.0) is (not wrong), (condition, wrong, t.text)
 
 
+# The checks the correct traces end on (rust/traces.rs, final_solution).
+CHECKS = (", exactly the target.", "That matches the target.", "That hits the target.")
+
+
+def _slip(answer: str, numbers: list[int], target: int) -> str:
+    """What a wrong answer does with the numbers: ``reuses`` one more often than given or
+    ``omits`` some, while reaching the target; ``near_miss`` when it does not reach it."""
+    expr = cogstar.parse_expression(answer)
+    if expr.value != target:
+        return "near_miss"
+    used = expr.numbers
+    assert sorted(used) != sorted(numbers), answer  # a right answer is no slip
+    if any(used.count(u) > numbers.count(u) for u in used):
+        return "reuses"
+    assert Counter(used) <= Counter(numbers), answer
+    return "omits"
+
+
+def test_no_positive_traces_believe_they_succeeded() -> None:
+    """no_positive (all_strategies, wrong_answer=True): no answer is right, yet nearly every
+    trace ends on the check a correct trace ends on, for a line that reaches the target from
+    the numbers used wrongly. Measured here (400 puzzles, seed 6): 30% leave a number out,
+    70% use one more often than given, 1 near miss; 399 of 400 (99.8%) end on a
+    successful-looking check."""
+    puzzles = priming_puzzles(400, seed=12)
+    traces = cogstar.synthesize_traces(puzzles, "all_strategies", seed=6, wrong_answer=True)
+    kinds: Counter[str] = Counter()
+    checked = 0
+    for t, p in zip(traces, puzzles, strict=True):
+        text = priming_prompt(p.numbers, p.target) + t.text
+        scored = cogstar.score(text, p.numbers, p.target)
+        assert scored.outcome in (cogstar.Outcome.WRONG_NUMBERS, cogstar.Outcome.WRONG_VALUE)
+        assert cogstar.score(text, p.numbers, p.target, format_score=0.0).value == 0.0
+        assert cogstar.score(text, p.numbers, p.target, mode="strict").value < 1.0
+        kind = _slip(t.answer, p.numbers, p.target)
+        kinds[kind] += 1
+        thoughts = t.text.split("</think>")[0].rstrip()
+        if thoughts.endswith(CHECKS):
+            checked += 1
+            assert kind != "near_miss", t.text
+    n = len(traces)
+    assert kinds["omits"] > 0.2 * n and kinds["reuses"] > 0.2 * n, kinds
+    assert kinds["near_miss"] <= 0.02 * n, kinds
+    assert checked == kinds["omits"] + kinds["reuses"] >= 0.95 * n, (checked, kinds)
+
+
 def test_every_written_step_is_correct_arithmetic() -> None:
     import re
 
@@ -104,8 +152,11 @@ def test_every_written_step_is_correct_arithmetic() -> None:
         for t in cogstar.synthesize_traces(puzzles, condition, seed=4, wrong_answer=True):
             for a, op, b, r in step.findall(t.text):
                 x, y, z = int(a), int(b), int(r)
-                value = {"+": x + y, "-": x - y, "*": x * y, "/": x / y}[op]
-                assert value == z, (condition, f"{a} {op} {b} = {r}", t.text)
+                if op == "/":  # exact division, as the rules ask
+                    assert y != 0 and x == y * z, (condition, f"{a} / {b} = {r}", t.text)
+                else:
+                    value = {"+": x + y, "-": x - y, "*": x * y}[op]
+                    assert value == z, (condition, f"{a} {op} {b} = {r}", t.text)
 
 
 def test_budget_controls_length_and_seeds_control_everything() -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import cogstar
-from cogstar.behaviors import BEHAVIORS
-from cogstar.behaviors.cards import dataset_card, write_card
+from cogstar.behaviors import BEHAVIORS, count_behaviors
+from cogstar.behaviors.cards import card_markdown, dataset_card, write_card
 from cogstar.behaviors.priming import (
     ASKED,
     CONDITIONS,
@@ -99,6 +99,41 @@ def test_no_positive_keeps_the_behaviors_and_no_correct_answer(
     assert card.accuracy == 0.0
     assert card.truth_counts is not None
     assert all(card.truth_counts[b] > 0 for b in BEHAVIORS), card.truth_counts
+    # the counter reads the records' ground truth back, as for the correct traces
+    assert card.mean_counts == pytest.approx(card.truth_counts)
+    for record in records:
+        assert (
+            record.counts
+            == count_behaviors(record.completion, record.numbers, record.target).as_dict()
+        ), record.completion
+
+
+def test_no_positive_is_the_all_strategies_attempt_up_to_its_last_line(
+    sets: dict[str, list[Record]],
+) -> None:
+    """The same search, checks, backtracking, subgoals and backward steps as the correct
+    traces of the same seed; only the last line of the thoughts and the answer differ."""
+
+    def head(completion: str) -> str:
+        thoughts, _ = split_completion(completion)
+        return thoughts.rstrip().rsplit("\n", 1)[0]
+
+    for wrong, right in zip(sets["no_positive"], sets["all_strategies"], strict=True):
+        assert head(wrong.completion) == head(right.completion)
+        assert wrong.completion != right.completion
+
+
+def test_no_positive_card_says_the_answers_are_wrong_by_design(
+    tmp_path: Path, sets: dict[str, list[Record]]
+) -> None:
+    card = dataset_card(sets["no_positive"], "no_positive")
+    md, _ = write_card(tmp_path / "np.card.md", card)
+    text = md.read_text(encoding="utf-8")
+    assert "| answers correct (reward 1.0) | 0.0% (no_positive: wrong by design) |" in text
+    assert "wrong by design" in card.description
+    assert "leaves a number out or uses one more often than given" in card.description
+    right = dataset_card(sets["all_strategies"], "all_strategies")
+    assert "wrong by design" not in card_markdown(right)
 
 
 def test_empty_cot_and_dots_are_built_from_all_strategies(
@@ -194,7 +229,7 @@ def test_card_files(tmp_path: Path, sets: dict[str, list[Record]]) -> None:
     text = body.lstrip("\n")
     assert text.startswith("# Priming set: only_backtracking\n")
     assert f"| records | {N} |" in text
-    assert "| accuracy (reward 1.0) | 100.0% |" in text
+    assert "| answers correct (reward 1.0) | 100.0% |" in text
     assert "| verification | 0.00 | 0.0% | 0.00 |" in text
     assert "go back to an earlier state" in text  # what the condition asks for
     assert "cogstar.synthesize_traces" in text  # how it was made

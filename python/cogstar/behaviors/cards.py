@@ -3,9 +3,10 @@
     from cogstar.behaviors.cards import dataset_card, write_card
     write_card("data/only_backtracking.card.md", dataset_card(records, "only_backtracking"))
 
-A card (Markdown with a JSON twin) gives a set's size, its accuracy under the reward, its mean
-length and the behaviors the rule-based counter finds (and the synthesizer's ground truth when
-every record has it). The Markdown opens with a Hugging Face dataset card's YAML metadata
+A card (Markdown with a JSON twin) gives a set's size, the share of its answers that are
+correct under the reward (``accuracy``; 0 by design for ``no_positive``), its mean length and
+the behaviors the rule-based counter finds (and the synthesizer's ground truth when every
+record has it). The Markdown opens with a Hugging Face dataset card's YAML metadata
 (licence, task, tags, size category, and the data file as the ``train`` split), so a folder
 holding a set and its card, the card renamed ``README.md``, uploads as a Hub dataset.
 """
@@ -30,6 +31,7 @@ __all__ = ["DatasetCard", "card_markdown", "dataset_card", "hub_metadata", "writ
 class DatasetCard:
     """What a priming set holds, measured on its records.
 
+    ``accuracy`` is the share of records whose answer the reward scores correct (1.0).
     ``mean_counts`` and ``share_with`` (fraction of records with at least one instance) come
     from the rule-based counter on the completions; ``truth_counts`` is the mean of the
     records' ground-truth counts when every record has them (synthetic sets).
@@ -135,6 +137,13 @@ def hub_metadata(card: DatasetCard, data_file: str | None = None) -> dict[str, A
     return meta
 
 
+def _by_design(condition: str) -> str:
+    """A note on the correct share where the condition fixes it."""
+    if condition == "no_positive":
+        return " (no_positive: wrong by design)"
+    return ""
+
+
 def card_markdown(card: DatasetCard, data_file: str | None = None) -> str:
     """The card as Markdown: the Hub's YAML metadata (:func:`hub_metadata`), the title, a
     table of the numbers, what it asks for, how it was made."""
@@ -151,7 +160,7 @@ def card_markdown(card: DatasetCard, data_file: str | None = None) -> str:
         "| | |",
         "|---|---|",
         f"| records | {card.size:,} |",
-        f"| accuracy (reward 1.0) | {card.accuracy:.1%} |",
+        f"| answers correct (reward 1.0) | {card.accuracy:.1%}{_by_design(card.condition)} |",
         f"| mean completion length | {card.mean_chars:,.1f} characters |",
         f"| source | {', '.join(card.sources) or '-'} |",
         "",

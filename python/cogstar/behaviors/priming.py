@@ -5,7 +5,12 @@ Conditions (the paper's): ``all_strategies``, ``only_backtracking``,
 ``backtracking_verification``, ``backtracking_subgoal``, ``backtracking_backward`` and
 ``negative_control``; and the controls built from them:
 
-* ``no_positive``: ``all_strategies`` traces whose final answers are all wrong;
+* ``no_positive``: ``all_strategies`` attempts whose final answers are all wrong. Synthetic
+  ones search, check, backtrack, set subgoals and work backwards exactly as the correct traces
+  do, then end on a line that reaches the target with true arithmetic but uses the numbers
+  wrongly (one left out, or one used more often than given), check it (``19, exactly the
+  target.``) and give it as the answer; only a puzzle that allows neither slip (under 1%) ends
+  on a near miss;
 * ``empty_cot``: the thoughts removed (``<think> </think>`` then the answer);
 * ``dots``: the thoughts replaced by " ." repeated to the same number of tokens.
 
@@ -160,7 +165,11 @@ def describe(condition: str) -> str:
     if condition == "no_positive":
         return (
             "The all_strategies style (verification, backtracking, subgoal setting and backward "
-            "chaining) with every final answer wrong: the behaviors without a correct solution."
+            "chaining) in attempts that end on a wrong final answer: the behaviors without a "
+            "correct solution. Every answer is wrong by design. Synthetic traces end on a line "
+            "that reaches the target with true arithmetic but leaves a number out or uses one "
+            "more often than given, checked against the target and given as the answer as a "
+            "correct trace would (a near miss where a puzzle allows neither)."
         )
     if condition == "empty_cot":
         return (
@@ -313,7 +322,9 @@ def build_synthetic_records(
     ``budget`` is the rough length of a trace in characters (a target, not a hard cap: a
     trace is never cut short of its solution; ``None``: drawn per trace by the synthesizer);
     ``wrong_answer=True`` keeps the behaviors
-    but makes the final answer wrong (how ``no_positive`` is built). ``correct`` is the
+    but makes the final answer wrong (how ``no_positive`` is built: the last line reaches the
+    target but leaves a number out or uses one more often than given, and is checked and
+    answered as if it were right; a near miss where the puzzle allows neither). ``correct`` is the
     reward's verdict on prompt + completion and ``counts`` the synthesizer's ground truth.
     The same puzzles, condition and seed give the same records.
     """
@@ -365,8 +376,9 @@ def build_priming_set(
     The controls are built from ``all_strategies`` traces of the same source and puzzles:
 
     * ``no_positive``: synthetic: the traces with ``wrong_answer=True`` (one per puzzle, every
-      answer wrong); llm: the model's ``all_strategies`` replies, **keeping only the incorrect
-      ones**, so the set is usually smaller than ``puzzles``;
+      answer wrong, the same attempt as ``all_strategies`` up to its last line, which reaches
+      the target from the numbers used wrongly); llm: the model's ``all_strategies`` replies,
+      **keeping only the incorrect ones**, so the set is usually smaller than ``puzzles``;
     * ``empty_cot``: thoughts removed; ``dots``: thoughts replaced by " ." to the same token
       count, which needs ``tokenizer_count`` (the primed model's token counter). LLM replies
       without a closed ``<think>…</think>`` block are dropped from these two.
