@@ -537,7 +537,7 @@ def test_claims_table_and_summary(seeded: Path) -> None:
     assert "truncated" in table and "greedy acc" in table and "pass@2" in table
     assert _rows(table)[0][:6] == ["0", "0.300", "100.0", "0.250", "0.300", "0.300"]
     coherence_rows = {r[0]: r for r in _rows(text) if r and r[0] == "unprimed" and len(r) == 10}
-    # half the written steps wrong: neither seed's model counts as coherent
+    # half the written steps wrong (not most right): neither seed's model counts as coherent
     assert coherence_rows["unprimed"] == [
         "unprimed", "2", "31.5", "0.500", "0.750", DASH, DASH, DASH, DASH, "0/2",
     ]  # fmt: skip
@@ -610,9 +610,10 @@ def test_coherence_thresholds() -> None:
         )  # fmt: skip
 
     assert coherent("unprimed", start(0.9, 0.9)) is True
-    assert coherent("unprimed", start(0.7, 0.9)) is False  # most steps must be right
+    assert coherent("unprimed", start(0.5, 0.9)) is False  # most steps must be right
+    assert coherent("unprimed", start(0.51, 0.9)) is True
     assert coherent("empty_cot", start(None, 0.85)) is None  # 10 steps written, none judged
-    assert coherent("dots", start(0.9, 0.6)) is False  # most answers must use the numbers
+    assert coherent("dots", start(0.9, 0.4)) is False  # most answers must use the numbers
     # a behavior condition must also write the behaviors it asks for: >= 1 per response
     assert coherent("all_strategies", start(0.9, 0.9, verification=0.4)) is False
     assert coherent("all_strategies", start(0.9, 0.9, verification=0.6, backward=0.4)) is True

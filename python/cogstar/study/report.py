@@ -182,11 +182,12 @@ _COHERENCE_HEADERS = (
     "coherent",
 )
 
-# A primed model counts as writing its condition coherently before RL when most of the steps
-# it writes are right, most of its answers use exactly the puzzle's numbers, and (for a
-# condition that asks for behaviors) it writes them: the asked behaviors' mean counts add up
-# to at least one per response. Chosen before the study's runs; see docs/design_log.md.
-COHERENCE_THRESHOLDS = {"steps_correct": 0.8, "numbers_exact": 0.8, "asked_behaviors": 1.0}
+# A primed model counts as writing its condition coherently before RL when most (more than
+# half) of the steps it writes are right, most of its answers use exactly the puzzle's
+# numbers, and (for a condition that asks for behaviors) it writes them: the asked behaviors'
+# mean counts add up to at least one per response. docs/design_log.md says how these were set
+# (0.8 at first; the unprimed base itself measures 0.72 and 0.60 at T = 1).
+COHERENCE_THRESHOLDS = {"steps_correct": 0.5, "numbers_exact": 0.5, "asked_behaviors": 1.0}
 
 
 def coherent(condition: str, start: Checkpoint) -> bool | None:
@@ -200,7 +201,7 @@ def coherent(condition: str, start: Checkpoint) -> bool | None:
     if exact is None or (steps is None and start.written_steps) or (asked and counts is None):
         return None
     t = COHERENCE_THRESHOLDS
-    ok = exact >= t["numbers_exact"] and (steps is None or steps >= t["steps_correct"])
+    ok = exact > t["numbers_exact"] and (steps is None or steps > t["steps_correct"])
     if asked:
         assert counts is not None
         ok = ok and sum(counts.get(b, 0.0) for b in asked) >= t["asked_behaviors"]
@@ -241,7 +242,7 @@ _COHERENCE_NOTE = (
     "At step 0 (before RL), the mean over seeds of: the `a op b = c` steps the completions "
     "wrote, the share of them whose arithmetic is right, the share of answers that use exactly "
     "the puzzle's numbers, and the mean count per response of each behavior. Coherent: the "
-    "seeds whose model has steps correct >= 0.8, numbers exact >= 0.8 and, where the "
+    "seeds whose model has steps correct > 0.5, numbers exact > 0.5 and, where the "
     "condition asks for behaviors, their counts adding up to >= 1 per response. A study whose "
     "behavior-primed models are not coherent compares broken models with a working base, not "
     "behaviors."
