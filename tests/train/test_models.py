@@ -118,3 +118,10 @@ def test_tiny_corpus_is_behavior_free_and_prose_keeps_the_answers() -> None:
     # every pretraining puzzle comes from the pretrain share: never an RL or a test puzzle
     shares = {puzzle_share(p.numbers, p.target) for p in tiny.pretraining_puzzles(500)}
     assert shares == {tiny.PRETRAIN_SHARE} == {"pretrain"}
+    wide = tiny.wide_puzzles(500)
+    assert {puzzle_share(p.numbers, p.target) for p in wide} == {"pretrain"}
+    assert max(p.target for p in wide) > 25  # wider than the task: copying the target pays
+    # about half the documents pose wide puzzles (most of their targets outside 10-25)
+    mixed = tiny.pretraining_corpus(400, seed=2, prose_share=0.5, wide_share=0.5)
+    targets = [int(d.split("equals ")[1].split(".")[0]) for d in mixed]
+    assert 150 < sum(not 10 <= t <= 25 for t in targets) < 250

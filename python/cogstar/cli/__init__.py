@@ -265,6 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.5,
         help="share of derivations retold as behavior-free prose (the shipped model: 0.5)",
     )
+    tiny.add_argument(
+        "--wide-share",
+        type=float,
+        default=0.5,
+        help="share of documents on wider puzzles (targets 1-100), which teach the base to copy "
+        "the prompt's target (the shipped model: 0.5)",
+    )
     tiny.set_defaults(run=study.tiny_pretrain)
 
     report = sub.add_parser(

@@ -97,7 +97,12 @@ def tiny_pretrain(args: argparse.Namespace) -> int:
     from cogstar.train.tiny import pretrain
 
     out = pretrain(
-        args.out, steps=args.steps, size=args.size, seed=args.seed, prose_share=args.prose_share
+        args.out,
+        steps=args.steps,
+        size=args.size,
+        seed=args.seed,
+        prose_share=args.prose_share,
+        wide_share=args.wide_share,
     )
     console.print(f"wrote {out}")
     return 0

@@ -35,6 +35,7 @@ __all__ = [
     "PRETRAIN_STEPS",
     "TINY_SIZES",
     "TINY_VERSION",
+    "WIDE_TASK",
     "arithmetic_lines",
     "base_dir",
     "default_dir",
@@ -49,10 +50,11 @@ __all__ = [
     "tiny_tokenizer",
     "tokenizer_corpus",
     "train_tiny_tokenizer",
+    "wide_puzzles",
 ]
 
 # Bump when the corpus, tokenizer or recipe changes, so a stale cache is not reused.
-TINY_VERSION = 6
+TINY_VERSION = 7
 
 # Optimizer steps of the shipped model's pretraining (the default of :func:`pretrain`).
 PRETRAIN_STEPS = 3000
@@ -126,7 +128,23 @@ def prose_derivation(trace: str, numbers: list[int], target: int, rng: random.Ra
     return f"<think>\n{opening}\n{said}\n</think>\n{answer}"
 
 
-def pretraining_corpus(count: int, seed: int = 0, prose_share: float = 0.0) -> list[str]:
+# The wider puzzles a share of the pretraining text is written on (``wide_share``): targets
+# from 1 to 100 and numbers to 50, where guessing a target from the task's narrow range
+# (10 to 25) fails, so the base must learn to copy the prompt's target and numbers.
+WIDE_TASK: dict[str, Any] = {
+    "sizes": (3,), "value_range": (1, 50), "target_range": (1, 100), "rules": "classic",
+}  # fmt: skip
+
+
+def wide_puzzles(count: int, seed: int = 0) -> list[cogstar.Puzzle]:
+    """``count`` puzzles of :data:`WIDE_TASK` from the pretraining share."""
+    pool = cogstar.generate_puzzles(2 * count + 64, seed=seed + 1, **WIDE_TASK)
+    return in_share(pool, PRETRAIN_SHARE)[:count]
+
+
+def pretraining_corpus(
+    count: int, seed: int = 0, prose_share: float = 0.0, wide_share: float = 0.0
+) -> list[str]:
     """``count`` documents: a Countdown prompt followed by a direct derivation.
 
     Each derivation is the ``negative_control`` style (``Step k: a op b = c`` lines, then
@@ -134,11 +152,15 @@ def pretraining_corpus(count: int, seed: int = 0, prose_share: float = 0.0) -> l
     rest. So the base model learns the format, to take the numbers from the prompt and to
     do the arithmetic, without any of the four behaviors, and is not yet a good solver.
     ``prose_share`` of the derivations are retold as prose (:func:`prose_derivation`), which
-    gives the base some language before priming; the shipped model (version 5) used 0.5,
-    version 4 used 0.
+    gives the base some language before priming; ``wide_share`` of the documents pose wider
+    puzzles (:data:`WIDE_TASK`) so that copying the prompt pays where guessing does not. Every
+    puzzle is from the pretraining share. Version 4 used neither, version 5 and 6 prose 0.5,
+    version 7 prose 0.5 and wide 0.5.
     """
     rng = random.Random(seed)
-    puzzles = pretraining_puzzles(count, seed=seed)
+    n_wide = round(count * wide_share)
+    puzzles = pretraining_puzzles(count - n_wide, seed=seed) + wide_puzzles(n_wide, seed=seed)
+    rng.shuffle(puzzles)
     right = cogstar.synthesize_traces(puzzles, "negative_control", seed=seed)
     wrong = cogstar.synthesize_traces(puzzles, "negative_control", seed=seed, wrong_answer=True)
     docs = []
@@ -303,6 +325,7 @@ def pretrain(
     size: str = "tiny",
     seed: int = 0,
     prose_share: float = 0.5,
+    wide_share: float = 0.5,
     progress: bool = True,
 ) -> Path:
     """Pretrain the tiny base model on :func:`pretraining_corpus` and save it to ``out``.
@@ -323,7 +346,10 @@ def pretrain(
     tok = tiny_tokenizer()
     model = AutoModelForCausalLM.from_config(tiny_config(tok, size=size))  # type: ignore[no-untyped-call]
     docs = pretraining_corpus(
-        max(2000, steps * batch_size * seq_len // 150), seed=seed, prose_share=prose_share
+        max(2000, steps * batch_size * seq_len // 150),
+        seed=seed,
+        prose_share=prose_share,
+        wide_share=wide_share,
     )
     ids: list[int] = []
     for d in docs:
@@ -366,6 +392,7 @@ def pretrain(
             "size": size,
             "seed": seed,
             "prose_share": prose_share,
+            "wide_share": wide_share,
             "puzzle_share": PRETRAIN_SHARE,
             "split": {name: list(b) for name, b in SHARE_BUCKETS.items()},
             "final_loss": loss.item(),
