@@ -718,3 +718,36 @@ def test_backend_key_variable_is_a_name_or_none(tmp_path: Path) -> None:
     assert spec.curation.rewriter_backend.api_key_env == "none"
     line = only(problems(write(tmp_path, CURATED), ["curation.rewriter_backend.api_key_env=1-KEY"]))
     assert "curation.rewriter_backend.api_key_env" in line
+
+
+def test_a_spec_extends_another(tmp_path: Path) -> None:
+    from cogstar.errors import ConfigError
+
+    (tmp_path / "base.toml").write_text(
+        '[experiment]\nname = "base"\n[ppo]\nsteps = 7\nactor_lr = 1e-4\n'
+        '[sweep]\ncondition = ["unprimed", "dots"]\n'
+    )
+    (tmp_path / "sub").mkdir()
+    full = tmp_path / "sub" / "full.toml"
+    full.write_text(
+        'extends = "../base.toml"\n[experiment]\nname = "full"\n[ppo]\nsteps = 9\n'
+        '[sweep]\n"experiment.seed" = [0, 1]\n'
+    )
+    spec = load_spec(full)
+    # tables merge key by key: the base's actor_lr stays, the file's steps win
+    assert (spec.experiment.name, spec.ppo.steps, spec.ppo.actor_lr) == ("full", 9, 1e-4)
+    assert spec.sweep == {"condition": ["unprimed", "dots"], "experiment.seed": [0, 1]}
+    # a problem in a key from the base names that file
+    (tmp_path / "base.toml").write_text('[experiment]\nname = "base"\n[ppo]\nsteps = -1\n')
+    full.write_text('extends = "../base.toml"\n')
+    with pytest.raises(ConfigError, match=r"full\.toml \(from .*base\.toml\): ppo\.steps"):
+        load_spec(full)
+    full.write_text('extends = "missing.toml"\n')
+    with pytest.raises(
+        ConfigError, match=r"full\.toml: extends: .*missing\.toml: \(file\): cannot"
+    ):
+        load_spec(full)
+    (tmp_path / "base.toml").write_text('extends = "sub/full.toml"\n')
+    full.write_text('extends = "../base.toml"\n')
+    with pytest.raises(ConfigError, match=r"extends: .* is a cycle"):
+        load_spec(full)

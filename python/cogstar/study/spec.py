@@ -15,10 +15,12 @@ evaluation needs a checkpoint, a sweep must name fields).
 
 Values come from, highest first: ``--set a.b=c`` overrides (the value is read as TOML, else
 taken as a bare string), ``COGSTAR_*`` environment variables (``COGSTAR_PPO__KL_COEF=0.01``;
-lists and tables as JSON), the file, the defaults. Unknown keys, wrong types and inconsistent
-values raise one :class:`~cogstar.errors.ConfigError` that lists every problem as
-``FILE: key.path: what is wrong; fix: what to do``; a key that was renamed or removed is
-refused with the key that replaces it.
+lists and tables as JSON), the file, the defaults. A spec may start from another: a top-level
+``extends = "OTHER.toml"`` (relative to the spec's folder) takes every value of that spec and
+lets this file change some (tables merge key by key; a list replaces the base's). Unknown
+keys, wrong types and inconsistent values raise one :class:`~cogstar.errors.ConfigError` that
+lists every problem as ``FILE: key.path: what is wrong; fix: what to do``; a key that was
+renamed or removed is refused with the key that replaces it.
 
 **Seeds.** ``[data].seed`` fixes the puzzles and the test set (and the priming puzzles);
 ``[experiment].seed`` is the replicate seed: every stage that draws randomness (priming's
@@ -33,7 +35,7 @@ import hashlib
 import os
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -428,6 +430,48 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _extended(
+    path: Path, data: dict[str, Any], sources: Sources, chain: tuple[Path, ...] = ()
+) -> dict[str, Any]:
+    """``data`` on top of the spec its top-level ``extends`` names (a path relative to the
+    spec's folder), recursively: tables merge key by key, any other value (a list too)
+    replaces the base's. A key that comes from a base file is reported as that file's."""
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data
+    chain = (*chain, path.resolve())
+    if not isinstance(base_name, str):
+        raise ConfigError(
+            [f'{path}: extends: {base_name!r} is not a path; fix: write extends = "OTHER.toml"'],
+            "spec",
+        )
+    base_path = path.parent / base_name
+    if base_path.resolve() in chain:
+        names = " -> ".join(str(p) for p in (*chain, base_path))
+        raise ConfigError(
+            [f"{path}: extends: {names} is a cycle; fix: make one spec the base of the others"],
+            "spec",
+        )
+    try:
+        base = read_config_file(base_path)
+    except ConfigError as err:
+        raise ConfigError([f"{path}: extends: {line}" for line in err.problems], "spec") from None
+    base = _extended(base_path, base, sources, chain)
+
+    def leaves(node: Mapping[str, Any], keys: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+        for key, value in node.items():
+            if isinstance(value, Mapping):
+                yield from leaves(value, (*keys, key))
+            else:
+                yield (*keys, key)
+
+    own = set(leaves(data))
+    for keys in leaves(base):
+        if keys not in own:
+            sources.origin.setdefault(keys, f"from {base_path}")
+    return _merge(base, data)
+
+
 def _given_seeds(data: dict[str, Any], sources: Sources) -> list[str]:
     """Refuse (and remove) a seed written in a stochastic stage's section."""
     lines = []
@@ -468,6 +512,7 @@ def load_spec(
         data = read_config_file(path)
     except ConfigError as err:
         raise ConfigError(err.problems, "spec") from None
+    data = _extended(path, data, sources)
     lines: list[str] = []
 
     env = os.environ if env is None else env
