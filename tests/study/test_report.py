@@ -605,14 +605,19 @@ def test_coherence_thresholds() -> None:
 
     def start(steps: float | None, exact: float, **counts: float) -> Checkpoint:
         return Checkpoint(
-            0, written_steps=10, written_steps_correct=steps, numbers_exact=exact,
+            0, written_steps=40, written_steps_correct=steps, numbers_exact=exact,
             behaviors={"verification": 0, "backtracking": 0, "subgoal": 0, "backward": 0, **counts},
         )  # fmt: skip
 
     assert coherent("unprimed", start(0.9, 0.9)) is True
     assert coherent("unprimed", start(0.5, 0.9)) is False  # most steps must be right
     assert coherent("unprimed", start(0.51, 0.9)) is True
-    assert coherent("empty_cot", start(None, 0.85)) is None  # 10 steps written, none judged
+    assert coherent("empty_cot", start(None, 0.85)) is True  # no step judged
+    few = start(0.0, 0.85)
+    few.written_steps = 19  # direct answers write a stray step now and then: too few to judge
+    assert coherent("empty_cot", few) is True
+    few.written_steps = 20
+    assert coherent("empty_cot", few) is False
     assert coherent("dots", start(0.9, 0.4)) is False  # most answers must use the numbers
     # a behavior condition must also write the behaviors it asks for: >= 1 per response
     assert coherent("all_strategies", start(0.9, 0.9, verification=0.4)) is False

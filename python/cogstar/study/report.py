@@ -188,6 +188,7 @@ _COHERENCE_HEADERS = (
 # mean counts add up to at least one per response. docs/design_log.md says how these were set
 # (0.8 at first; the unprimed base itself measures 0.72 and 0.60 at T = 1).
 COHERENCE_THRESHOLDS = {"steps_correct": 0.5, "numbers_exact": 0.5, "asked_behaviors": 1.0}
+COHERENCE_MIN_STEPS = 20  # fewer written steps than this are not judged (direct answers)
 
 
 def coherent(condition: str, start: Checkpoint) -> bool | None:
@@ -197,8 +198,10 @@ def coherent(condition: str, start: Checkpoint) -> bool | None:
 
     asked = ASKED.get("all_strategies" if condition == "no_positive" else condition, ())
     steps, exact = start.written_steps_correct, start.numbers_exact
+    if (start.written_steps or 0) < COHERENCE_MIN_STEPS:  # too few steps to judge (empty_cot)
+        steps = None
     counts = start.behaviors
-    if exact is None or (steps is None and start.written_steps) or (asked and counts is None):
+    if exact is None or (asked and counts is None):
         return None
     t = COHERENCE_THRESHOLDS
     ok = exact > t["numbers_exact"] and (steps is None or steps > t["steps_correct"])
@@ -243,7 +246,8 @@ _COHERENCE_NOTE = (
     "wrote, the share of them whose arithmetic is right, the share of answers that use exactly "
     "the puzzle's numbers, and the mean count per response of each behavior. Coherent: the "
     "seeds whose model has steps correct > 0.5, numbers exact > 0.5 and, where the "
-    "condition asks for behaviors, their counts adding up to >= 1 per response. A study whose "
+    "condition asks for behaviors, their counts adding up to >= 1 per response (steps are "
+    "judged where at least 20 were written). A study whose "
     "behavior-primed models are not coherent compares broken models with a working base, not "
     "behaviors."
 )
