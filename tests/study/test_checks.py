@@ -49,16 +49,19 @@ def test_the_old_128_token_sweep_is_refused_with_both_numbers() -> None:
             eval_tokens=128,
             where="runs/priming_sweep/spec.toml",
         )
-    assert str(err.value) == (
-        f"runs/priming_sweep/spec.toml: 99% of the all_strategies priming set's completions "
-        f"need up to {need} tokens of the model's tokenizer, but ppo.max_response_tokens is "
-        "128 and eval.max_new_tokens is 128: a model that imitates its priming would be cut "
-        "off before its answer and score 0, so the study would compare truncation instead of "
-        f"behaviors; set ppo.max_response_tokens and eval.max_new_tokens to at least {need}, "
-        "or write shorter traces (priming.budget)"
-    )
+    assert err.value.problems == [
+        "runs/priming_sweep/spec.toml: ppo.max_response_tokens, eval.max_new_tokens: 99% of the "
+        f"all_strategies priming set's completions need up to {need} tokens of the model's "
+        "tokenizer, but ppo.max_response_tokens is 128 and eval.max_new_tokens is 128, so a "
+        "model that imitates its priming would be cut off before its answer and score 0 (the "
+        "study would compare truncation, not behaviors); fix: set ppo.max_response_tokens and "
+        f"eval.max_new_tokens to at least {need}, or write shorter traces (priming.budget)"
+    ]
+    assert str(err.value).startswith("invalid spec (1 problem):\n  runs/priming_sweep/spec.toml")
     # only the short one is named; enough room passes and says what it measured
-    with pytest.raises(ConfigError, match=r"but eval\.max_new_tokens is 100: "):
+    with pytest.raises(
+        ConfigError, match=r"eval\.max_new_tokens: .* but eval\.max_new_tokens is 100, "
+    ):
         check_room(
             "all_strategies", records, count, rl_key="ppo.max_response_tokens",
             rl_tokens=need, eval_tokens=100, where="s.toml",
@@ -100,7 +103,7 @@ def _spec(tmp: Path, rl_and_eval: str = RL_AND_EVAL, data: str = DATA_AND_MODEL)
 
 def test_a_run_without_room_stops_before_any_training(tmp_path: Path) -> None:
     short = RL_AND_EVAL.replace("max_response_tokens = 256", "max_response_tokens = 32")
-    with pytest.raises(ConfigError, match=r"but ppo\.max_response_tokens is 32: "):
+    with pytest.raises(ConfigError, match=r"but ppo\.max_response_tokens is 32, so"):
         run_experiment(_spec(tmp_path, short), make_report=False)
     run = tmp_path / "runs" / "room"
     assert (run / "all_strategies" / "priming" / "train.jsonl").exists()  # kept for the rerun

@@ -59,13 +59,17 @@ def check_room(
         (k, v) for k, v in ((rl_key, rl_tokens), ("eval.max_new_tokens", eval_tokens)) if v < need
     ]
     if short:
+        keys = ", ".join(k for k, _ in short)
         said = " and ".join(f"{k} is {v}" for k, v in short)
         raise ConfigError(
-            f"{where}: 99% of the {condition} priming set's completions need up to {need} "
-            f"tokens of the model's tokenizer, but {said}: a model that imitates its priming "
-            "would be cut off before its answer and score 0, so the study would compare "
-            f"truncation instead of behaviors; set {rl_key} and eval.max_new_tokens to at "
-            f"least {need}, or write shorter traces (priming.budget)"
+            [
+                f"{where}: {keys}: 99% of the {condition} priming set's completions need up to "
+                f"{need} tokens of the model's tokenizer, but {said}, so a model that imitates "
+                "its priming would be cut off before its answer and score 0 (the study would "
+                f"compare truncation, not behaviors); fix: set {rl_key} and eval.max_new_tokens "
+                f"to at least {need}, or write shorter traces (priming.budget)"
+            ],
+            "spec",
         )
     return need
 
