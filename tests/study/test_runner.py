@@ -161,6 +161,45 @@ def test_replicate_seeds_differ_and_each_repeats_exactly(whole: Path, tmp_path: 
         assert (run_dir / "shared" / "data" / name).read_bytes() == (data / name).read_bytes()
 
 
+def test_jobs_run_the_cells_in_processes_and_equal_one_process(
+    whole: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--jobs 2`: the shared work here, each cell in a child of one thread; the results
+    equal the one-process run's bit for bit, and every child's lines come through."""
+    import io as stdio
+
+    from rich.console import Console
+
+    from cogstar.study.jobs import job_groups
+    from cogstar.study.spec import load_spec
+    from cogstar.study.sweep import expand_cells
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # one thread per child, as this process
+    spec = _spec(tmp_path)
+    cells = expand_cells(load_spec(spec))
+    assert [[c.name for c in g] for g in job_groups(load_spec(spec), cells, 2)] == [
+        ["all_strategies"],  # the costlier cell (it primes) goes first
+        ["unprimed"],
+    ]
+    out = stdio.StringIO()
+    reporter = Reporter("plain", Console(file=out, width=200))
+    run_dir = run_experiment(spec, report=reporter, jobs=2)
+    log = out.getvalue()
+    assert "2 cells in 2 processes" in log
+    for cell in ("unprimed", "all_strategies"):
+        assert f"{cell} · eval@2: finished" in log
+        assert _results(run_dir, cell) == _results(whole, cell)
+    assert (run_dir / "report" / "summary.json").exists()
+
+
+def test_jobs_refuse_a_launcher(tmp_path: Path) -> None:
+    from cogstar.errors import UsageError
+
+    spec = _spec(tmp_path)
+    with pytest.raises(UsageError, match=r"--jobs 2 runs cells as CPU processes, but \[launch\]"):
+        run_experiment(spec, overrides=['launch.launcher="torchrun"'], jobs=2)
+
+
 def test_one_cell_and_unknown_cell(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
     with pytest.raises(StageError, match=r"no cell named nope.*unprimed, all_strategies"):

@@ -228,6 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no live display")
     run.add_argument("--json-log", action="store_true", help="one JSON event per line on stdout")
     run.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the cells in N processes of (cores / N) threads each, after the shared "
+        "work (on a CPU, small models train faster this way; default 1)",
+    )
     run.set_defaults(run=study.run)
 
     serve = sub.add_parser(

@@ -43,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
     from cogstar.study.runner import run_experiment
     from cogstar.study.spec import load_spec
 
+    if args.jobs < 1:
+        from cogstar.errors import UsageError
+
+        raise UsageError(f"--jobs {args.jobs}: give at least 1 process")
     if args.dry_run:
         spec = load_spec(args.spec, args.set)
         render_plan(plan(spec, cells=args.cell), console)
@@ -62,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             report=Reporter(mode, console),
             make_report=not args.no_report,
+            jobs=args.jobs,
         )
     except KeyboardInterrupt:
         err_console.print(

@@ -124,6 +124,15 @@ class Reporter:
             finally:
                 self._progress = None
 
+    def relay(self, line: str) -> None:
+        """A line another ``cogstar run`` printed (``--jobs``): a JSON event in json mode, a
+        plain line otherwise, passed on as it is."""
+        if self.mode == "json":
+            self._out.write(line + "\n")
+            self._out.flush()
+        elif self.prints:
+            self.console.print(line, highlight=False, markup=False, soft_wrap=True)
+
     def log(self, message: str) -> None:
         """A line above the live display (or a ``log`` event)."""
         self._emit("log", message=message)

@@ -36,7 +36,7 @@ from typing import Any
 
 from cogstar import io
 from cogstar.config import StageConfig
-from cogstar.errors import StageError
+from cogstar.errors import StageError, UsageError
 from cogstar.layout import SHARED, CellLayout, RunLayout, TrainLayout
 from cogstar.study.checks import check_puzzles_unseen, check_room
 from cogstar.study.memory import check_fits
@@ -472,10 +472,18 @@ def run_experiment(
     force: bool = False,
     report: Reporter | None = None,
     make_report: bool = True,
+    jobs: int = 1,
 ) -> Path:
-    """Run (or resume) the study of ``spec_path``; returns the run directory."""
+    """Run (or resume) the study of ``spec_path``; returns the run directory. ``jobs`` > 1
+    runs the cells in that many processes after the shared work (:mod:`cogstar.study.jobs`)."""
     spec = load_spec(spec_path, overrides)
     check_fits(spec)  # a spec that cannot fit its declared GPUs stops before any work
+    if jobs > 1 and spec.launch.launcher != "none":
+        raise UsageError(
+            f"--jobs {jobs} runs cells as CPU processes, but [launch] already makes each "
+            "training stage a multi-process job; drop --jobs, or spread cells over scheduler "
+            "jobs with --cell"
+        )
     all_cells = expand_cells(spec)
     chosen = choose_cells(all_cells, cells, spec_path)
     report = report or Reporter("quiet")
@@ -504,9 +512,16 @@ def run_experiment(
                     layout = ctx.layout.cell(cell.name)
                     _priming(ctx, cell, layout, stage_keys(cell), bases[cell.name])
         curate(ctx, chosen, base)
-        for cell in chosen:
-            run_cell(ctx, cell, bases[cell.name])
-            report.cell_done(cell.name)
+        if jobs > 1 and len(chosen) > 1:
+            from cogstar.study.jobs import job_groups, run_jobs
+
+            groups = job_groups(spec, chosen, jobs)
+            report.log(f"{len(chosen)} cells in {len(groups)} processes")
+            run_jobs(spec_path, overrides, groups, report.relay, json_log=report.mode == "json")
+        else:
+            for cell in chosen:
+                run_cell(ctx, cell, bases[cell.name])
+                report.cell_done(cell.name)
     if make_report and len(chosen) == len(all_cells):
         from cogstar.study.report import build_report
 
