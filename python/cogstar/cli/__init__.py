@@ -276,9 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument(
         "--wide-share",
         type=float,
-        default=0.5,
-        help="share of documents on wider puzzles (targets 1-100), which teach the base to copy "
-        "the prompt's target (the shipped model: 0.5)",
+        default=0.0,
+        help="share of documents on wider puzzles (targets 1-100), meant to teach the base to "
+        "copy the prompt's target (the shipped model: 0)",
     )
     tiny.set_defaults(run=study.tiny_pretrain)
 
