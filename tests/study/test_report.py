@@ -624,3 +624,6 @@ def test_coherence_thresholds() -> None:
     assert coherent("all_strategies", start(0.9, 0.9, verification=0.6, backward=0.4)) is True
     assert coherent("only_backtracking", start(0.9, 0.9, verification=3)) is False
     assert coherent("no_positive", start(0.9, 0.9, backtracking=1.2)) is True
+    # its traces answer with the numbers misused by design: that rule does not apply
+    assert coherent("no_positive", start(0.9, 0.02, backtracking=1.2)) is True
+    assert coherent("all_strategies", start(0.9, 0.02, backtracking=1.2)) is False

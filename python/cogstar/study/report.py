@@ -204,7 +204,10 @@ def coherent(condition: str, start: Checkpoint) -> bool | None:
     if exact is None or (asked and counts is None):
         return None
     t = COHERENCE_THRESHOLDS
-    ok = exact > t["numbers_exact"] and (steps is None or steps > t["steps_correct"])
+    # no_positive's traces end on answers that misuse the numbers by design: not a sign of
+    # incoherence in a model primed on them
+    exact_ok = condition == "no_positive" or exact > t["numbers_exact"]
+    ok = exact_ok and (steps is None or steps > t["steps_correct"])
     if asked:
         assert counts is not None
         ok = ok and sum(counts.get(b, 0.0) for b in asked) >= t["asked_behaviors"]
@@ -247,7 +250,8 @@ _COHERENCE_NOTE = (
     "the puzzle's numbers, and the mean count per response of each behavior. Coherent: the "
     "seeds whose model has steps correct > 0.5, numbers exact > 0.5 and, where the "
     "condition asks for behaviors, their counts adding up to >= 1 per response (steps are "
-    "judged where at least 20 were written). A study whose "
+    "judged where at least 20 were written; no_positive, whose traces misuse the numbers by "
+    "design, is not held to the numbers rule). A study whose "
     "behavior-primed models are not coherent compares broken models with a working base, not "
     "behaviors."
 )
