@@ -35,7 +35,7 @@ import hashlib
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -69,6 +69,7 @@ from cogstar.config import (
 )
 from cogstar.errors import ConfigError
 from cogstar.pretrain.curate import CurationConfig
+from cogstar.study.extends import extended, merge
 from cogstar.tasks import DataConfig
 from cogstar.train.base import ModelConfig
 from cogstar.train.evaluate import EvalConfig
@@ -420,58 +421,6 @@ class _EnvSource(EnvSettingsSource):
         return {k if self.case_sensitive else k.lower(): v for k, v in self._env.items()}
 
 
-def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _extended(
-    path: Path, data: dict[str, Any], sources: Sources, chain: tuple[Path, ...] = ()
-) -> dict[str, Any]:
-    """``data`` on top of the spec its top-level ``extends`` names (a path relative to the
-    spec's folder), recursively: tables merge key by key, any other value (a list too)
-    replaces the base's. A key that comes from a base file is reported as that file's."""
-    base_name = data.pop("extends", None)
-    if base_name is None:
-        return data
-    chain = (*chain, path.resolve())
-    if not isinstance(base_name, str):
-        raise ConfigError(
-            [f'{path}: extends: {base_name!r} is not a path; fix: write extends = "OTHER.toml"'],
-            "spec",
-        )
-    base_path = path.parent / base_name
-    if base_path.resolve() in chain:
-        names = " -> ".join(str(p) for p in (*chain, base_path))
-        raise ConfigError(
-            [f"{path}: extends: {names} is a cycle; fix: make one spec the base of the others"],
-            "spec",
-        )
-    try:
-        base = read_config_file(base_path)
-    except ConfigError as err:
-        raise ConfigError([f"{path}: extends: {line}" for line in err.problems], "spec") from None
-    base = _extended(base_path, base, sources, chain)
-
-    def leaves(node: Mapping[str, Any], keys: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-        for key, value in node.items():
-            if isinstance(value, Mapping):
-                yield from leaves(value, (*keys, key))
-            else:
-                yield (*keys, key)
-
-    own = set(leaves(data))
-    for keys in leaves(base):
-        if keys not in own:
-            sources.origin.setdefault(keys, f"from {base_path}")
-    return _merge(base, data)
-
-
 def _given_seeds(data: dict[str, Any], sources: Sources) -> list[str]:
     """Refuse (and remove) a seed written in a stochastic stage's section."""
     lines = []
@@ -512,7 +461,7 @@ def load_spec(
         data = read_config_file(path)
     except ConfigError as err:
         raise ConfigError(err.problems, "spec") from None
-    data = _extended(path, data, sources)
+    data = extended(path, data, sources)
     lines: list[str] = []
 
     env = os.environ if env is None else env
@@ -523,7 +472,7 @@ def load_spec(
             if keys[0] in sections:
                 sources.origin[keys] = f"env {var}"
     try:
-        data = _merge(data, _EnvSource(env)())
+        data = merge(data, _EnvSource(env)())
     except SettingsError as e:
         section = re.search(r'field "([^"]+)"', str(e))
         name = section.group(1) if section else "(environment)"
