@@ -55,6 +55,26 @@ sample = 0
 paper = "none"
 """
 
+# The micro study: a spec template over the sections above ({name}, {out}, and the three
+# sections, which a test may vary).
+STUDY = """\
+[experiment]
+name = "{name}"
+out = "{out}"
+
+{data_and_model}
+[priming]
+count = 16
+validation = 0
+budget = 200
+
+[sft]
+{training}
+{rl_and_eval}
+[sweep]
+condition = ["unprimed", "all_strategies"]
+"""
+
 
 def random_policy(out):  # type: ignore[no-untyped-def]
     """A randomly initialised tiny policy (seed 0) with the tiny tokenizer, saved to ``out``."""

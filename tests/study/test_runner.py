@@ -21,25 +21,7 @@ from cogstar.errors import StageError  # noqa: E402
 from cogstar.study.progress import Reporter  # noqa: E402
 from cogstar.study.rundir import RunDir  # noqa: E402
 from cogstar.study.runner import run_experiment  # noqa: E402
-from micro import DATA_AND_MODEL, RL_AND_EVAL, TRAINING  # noqa: E402
-
-MICRO = """\
-[experiment]
-name = "micro"
-out = "{out}"
-
-{data_and_model}
-[priming]
-count = 16
-validation = 0
-budget = 200
-
-[sft]
-{training}
-{rl_and_eval}
-[sweep]
-condition = ["unprimed", "all_strategies"]
-"""
+from micro import DATA_AND_MODEL, RL_AND_EVAL, STUDY, TRAINING  # noqa: E402
 
 STEPS = (0, 1, 2)
 
@@ -47,7 +29,8 @@ STEPS = (0, 1, 2)
 def _spec(tmp: Path) -> Path:
     path = tmp / "micro.toml"
     path.write_text(
-        MICRO.format(
+        STUDY.format(
+            name="micro",
             out=tmp / "runs",
             data_and_model=DATA_AND_MODEL,
             training=TRAINING,
