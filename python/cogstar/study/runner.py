@@ -23,6 +23,7 @@ rerunning the same command after a crash, SIGKILL or Ctrl-C continues where the 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -292,6 +293,7 @@ def _priming(
     )
 
 
+@functools.lru_cache(maxsize=8)  # one tokenizer load per base model, not one per cell
 def _token_counter(model: Path | str) -> Callable[[str], int]:
     from cogstar.train.models import load_tokenizer
 

@@ -325,16 +325,19 @@ class _Claims:
             agrees,
         )
 
-    def beats(self, primed: str, control: str) -> Claim:
-        step, seeds = self.final_step([primed, control])
+    def _after_rl(self, a: str, b: str) -> tuple[int | None, Estimate | None, float | None]:
+        """acc(a) - acc(b) at the final step, paired; and the same on the paper's finals."""
+        step, seeds = self.final_step([a, b])
         est = None
         if step is not None:
-            est = self.boot.difference(
-                self.series(primed, step, seeds), self.series(control, step, seeds)
-            )
+            est = self.boot.difference(self.series(a, step, seeds), self.series(b, step, seeds))
         paper = None
-        if primed in self.paper_final and control in self.paper_final:
-            paper = self.paper_final[primed] - self.paper_final[control]
+        if a in self.paper_final and b in self.paper_final:
+            paper = self.paper_final[a] - self.paper_final[b]
+        return step, est, paper
+
+    def beats(self, primed: str, control: str) -> Claim:
+        step, est, paper = self._after_rl(primed, control)
         return self.claim(
             f"(a) {primed} > {control}",
             f"after RL, {primed} beats {control}",
@@ -346,13 +349,7 @@ class _Claims:
         )
 
     def within(self, a: str, b: str) -> Claim:
-        step, seeds = self.final_step([a, b])
-        est = None
-        if step is not None:
-            est = self.boot.difference(self.series(a, step, seeds), self.series(b, step, seeds))
-        paper = None
-        if a in self.paper_final and b in self.paper_final:
-            paper = self.paper_final[a] - self.paper_final[b]
+        step, est, paper = self._after_rl(a, b)
         return self.claim(
             f"(b) {a} ≈ {b}",
             f"after RL, {a} is within {MARGIN:g} of {b}",
