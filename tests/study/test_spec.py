@@ -20,7 +20,7 @@ from cogstar.errors import ConfigError
 from cogstar.io import hash_json
 from cogstar.pretrain.curate import CurationConfig
 from cogstar.pretrain.train import PretrainConfig
-from cogstar.study.plan import TINY_CPU_RATES, plan, render_plan
+from cogstar.study.plan import TINY_CPU_RATES, plan, render_plan, trace_lengths
 from cogstar.study.spec import ALL_CONDITIONS, Spec, dump_toml, eval_steps, load_spec
 from cogstar.study.sweep import expand_cells
 from cogstar.tasks import DataConfig
@@ -571,19 +571,32 @@ def test_plan_stages_and_costs_for_the_tiny_model(tmp_path: Path) -> None:
     assert base.seconds == pytest.approx(3000 * TINY_CPU_RATES.pretrain_s_per_step)
     assert by[("unprimed", "priming")].skipped == "unprimed"
     assert by[("unprimed", "sft")].skipped == "unprimed"
-    ppo = by[("all_strategies", "ppo")]
-    assert (ppo.sequences, ppo.tokens) == (20 * 16 * 4, 20 * 16 * 4 * 96)
-    reference = TINY_CPU_RATES.ppo_reference_tokens  # the measured shape, scaled by tokens
-    assert ppo.seconds == pytest.approx(
-        20 * TINY_CPU_RATES.ppo_s_per_step * 16 * 4 * 96 / reference
+    rates = TINY_CPU_RATES
+    primed = next(c.spec for c in result.cells if c.name == "all_strategies")
+    prompt, completion = trace_lengths(
+        "all_strategies",
+        budget=primed.priming.budget,
+        seed=primed.priming.seed,
+        data_seed=primed.data.seed,
+        sizes=tuple(primed.data.sizes),
+        tiny=True,
     )
+    assert 0 < prompt < completion  # measured in the tiny model's tokens
+    ppo = by[("all_strategies", "ppo")]
+    assert (ppo.sequences, ppo.tokens) == (20 * 16 * 4, 20 * 16 * 4 * 96)  # at the limit
+    # time from the tokens a primed model writes: its traces' length, within the limit
+    assert ppo.seconds == pytest.approx(20 * 16 * 4 * (prompt + 96) * rates.ppo_s_per_token)
     sft = by[("all_strategies", "sft")]
     assert sft.sequences == 5000
-    assert sft.seconds == pytest.approx(5000 * TINY_CPU_RATES.sft_s_per_sequence)
-    assert sft.tokens == 5000 * (1200 // 3)
+    assert sft.tokens == 5000 * round(prompt + completion)
+    assert sft.seconds == pytest.approx(sft.tokens * rates.sft_s_per_token)
     ev = by[("all_strategies", "eval")]
     assert ev.sequences == 3 * 64 and ev.tokens == 3 * 64 * 96  # steps 0, 10, 20
-    assert ev.seconds == pytest.approx(ev.tokens * TINY_CPU_RATES.eval_s_per_token)
+    assert ev.seconds == pytest.approx(3 * 64 * 96 * rates.eval_s_per_token)
+    base = by[("unprimed", "ppo")]  # the base writes its own length, shorter than the traces
+    assert base.seconds == pytest.approx(
+        20 * 16 * 4 * (prompt + rates.base_response_tokens) * rates.ppo_s_per_token
+    )
     assert by[("all_strategies", "behaviors")].sequences == 3 * 64
     assert result.seconds is not None and result.seconds > 0
     assert result.tokens == sum(s.tokens for s in result.stages if s.skipped is None)
@@ -614,7 +627,26 @@ def test_render_plan_prints_cells_stages_and_a_total(tmp_path: Path) -> None:
     text = out.getvalue()
     for word in ("unprimed", "all_strategies", "base model", "ppo", "eval", "behaviors", "total"):
         assert word in text
-    assert "TINY_CPU_RATES" in text
+    assert "TINY_CPU_RATES" in text and "processes)" not in text  # one process: no packing
+
+
+def test_plan_packs_cells_into_jobs_by_estimated_time(tmp_path: Path) -> None:
+    spec = load_spec(
+        write(tmp_path, TINY.replace('"all_strategies"]', '"all_strategies", "empty_cot"]')), env={}
+    )
+    result = plan(spec)
+    cost = result.cell_seconds()
+    # the long traces cost more than the empty ones, and the unprimed base least
+    assert cost["all_strategies"] > cost["empty_cot"] > cost["unprimed"]
+    groups = result.groups(2)
+    assert sorted(n for g in groups for n in g) == sorted(cost)
+    assert result.wall_seconds(1) == pytest.approx(result.seconds)
+    busiest = max(sum(cost[n] for n in g) for g in groups)
+    assert result.wall_seconds(2) == pytest.approx(busiest)  # the shared stages cost ~0 here
+    assert busiest < sum(cost.values())
+    out = io.StringIO()
+    render_plan(result, Console(file=out, width=200), jobs=2)
+    assert "with --jobs 2: about" in out.getvalue()
 
 
 def test_loading_and_planning_import_no_torch() -> None:

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--jobs {args.jobs}: give at least 1 process")
     if args.dry_run:
         spec = load_spec(args.spec, args.set)
-        render_plan(plan(spec, cells=args.cell), console)
+        render_plan(plan(spec, cells=args.cell), console, jobs=args.jobs)
         return _memory(spec, args.cell)
     if args.json_log:
         mode = "json"

@@ -34,21 +34,10 @@ def threads_per_job(jobs: int, cores: int | None = None) -> int:
 
 
 def job_groups(spec: Spec, cells: Sequence[Cell], jobs: int) -> list[list[Cell]]:
-    """``cells`` in at most ``jobs`` groups of about equal planned time (the longest cells
-    first, each to the least loaded group; a stage without an estimate counts one second)."""
-    names = [c.name for c in cells]
-    cost = dict.fromkeys(names, 0.0)
-    for stage in plan(spec, cells=names).stages:
-        if stage.cell in cost and stage.skipped is None:
-            cost[stage.cell] += stage.seconds if stage.seconds is not None else 1.0
-    groups: list[list[Cell]] = [[] for _ in range(min(jobs, len(cells)))]
-    loads = [0.0] * len(groups)
-    for cell in sorted(cells, key=lambda c: -cost[c.name]):
-        k = loads.index(min(loads))
-        groups[k].append(cell)
-        loads[k] += cost[cell.name]
-    order = {name: i for i, name in enumerate(names)}
-    return [sorted(g, key=lambda c: order[c.name]) for g in groups if g]
+    """``cells`` in at most ``jobs`` groups of about equal planned time
+    (:meth:`cogstar.study.plan.Plan.groups`)."""
+    by_name = {c.name: c for c in cells}
+    return [[by_name[n] for n in g] for g in plan(spec, cells=list(by_name)).groups(jobs)]
 
 
 def _forward(stream: IO[str], say: Callable[[str], None], tail: list[str]) -> None:

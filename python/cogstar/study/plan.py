@@ -7,6 +7,7 @@ and (for the tiny model) estimated wall time; ``cogstar run SPEC --dry-run`` pri
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,25 +25,30 @@ from cogstar.train.tiny import PRETRAIN_STEPS
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["TINY_CPU_RATES", "Plan", "Rates", "Stage", "plan", "render_plan"]
+__all__ = ["TINY_CPU_RATES", "Plan", "Rates", "Stage", "plan", "render_plan", "trace_lengths"]
 
 
 @dataclass(frozen=True)
 class Rates:
-    """Measured wall-time rates of the embedded tiny model on a 2-core CPU; pass your own to
-    :func:`plan` to refine the estimate. RL time scales linearly in prompts x samples x
-    response tokens from the measured PPO shape (GRPO is estimated with the PPO rate). Stages
-    run by the Rust core (puzzle generation, trace synthesis, rule-based counting) take
-    seconds and count as zero."""
+    """Measured wall-time rates of the embedded tiny model, in seconds per token on one CPU
+    thread (each process of ``cogstar run --jobs 2`` on a 2-core VM); pass your own to
+    :func:`plan` to refine the estimate. A stage's time is its rate times the tokens it
+    processes: SFT its sequences' prompt and completion tokens, PPO its rollouts' prompt and
+    response tokens (GRPO is estimated with the PPO rate), evaluation the tokens it
+    generates. Response lengths are those of the cell's priming traces, measured on a sample
+    of them (:func:`trace_lengths`), or the base model's own (``base_response_tokens``) when
+    it is not primed. Stages run by the Rust core (puzzle generation, trace synthesis,
+    rule-based counting) take seconds and count as zero."""
 
     pretrain_s_per_step: float = 0.4  # one step of 16 sequences x 256 tokens
     pretrain_tokens_per_step: int = 16 * 256
-    # measured on the priming sweep (2026-12-04, 7 min 34 s in all): fast rollouts, SFT
-    # batched by length
-    sft_s_per_sequence: float = 0.020  # one training sequence, forward + backward
-    ppo_s_per_step: float = 2.6  # one step of ...
-    ppo_reference_tokens: int = 16 * 4 * 128  # ... 16 prompts x 4 samples x <= 128 tokens
-    eval_s_per_token: float = 0.00007  # per token of the budget (samples x max_new_tokens)
+    # fitted to the headline sweep's seed 0 (2026-12-07; SFT of 8,000 sequences of 138 to 280
+    # tokens, PPO steps of 128 rollouts, 2,000 generations a checkpoint): within 10% of every
+    # cell's measured time but empty_cot's PPO, which it overestimates by a third
+    sft_s_per_token: float = 0.00026  # forward + backward
+    ppo_s_per_token: float = 0.0007  # rollout, log-probs, actor and critic updates
+    eval_s_per_token: float = 0.00022  # a generated token, batched
+    base_response_tokens: int = 50  # the shipped base's mean response on the tiny task
 
 
 TINY_CPU_RATES = Rates()
@@ -80,6 +86,36 @@ class Plan:
         """The estimated wall time, or None when some stage has no estimate."""
         times = [s.seconds for s in self.stages if s.skipped is None]
         return None if any(t is None for t in times) else sum(t for t in times if t is not None)
+
+    def cell_seconds(self) -> dict[str, float]:
+        """Each cell's estimated seconds (a stage without an estimate counts one second)."""
+        cost = {c.name: 0.0 for c in self.cells}
+        for s in self.stages:
+            if s.cell in cost and s.skipped is None:
+                cost[s.cell] += s.seconds if s.seconds is not None else 1.0
+        return cost
+
+    def groups(self, jobs: int) -> list[list[str]]:
+        """The cells in at most ``jobs`` groups of about equal estimated time (the longest
+        cells first, each to the least loaded group), each group in the plan's cell order."""
+        cost = self.cell_seconds()
+        names = list(cost)
+        groups: list[list[str]] = [[] for _ in range(min(jobs, len(names)))]
+        loads = [0.0] * len(groups)
+        for name in sorted(names, key=lambda n: -cost[n]):
+            k = loads.index(min(loads))
+            groups[k].append(name)
+            loads[k] += cost[name]
+        return [sorted(g, key=names.index) for g in groups if g]
+
+    def wall_seconds(self, jobs: int = 1) -> float | None:
+        """The estimated wall time with the cells in ``jobs`` processes of one thread each
+        (what the rates were measured with): the shared stages, then the busiest process."""
+        if self.seconds is None:
+            return None
+        cost = self.cell_seconds()
+        shared = sum(s.seconds or 0.0 for s in self.stages if s.cell is None and not s.skipped)
+        return shared + max((sum(cost[n] for n in g) for g in self.groups(jobs)), default=0.0)
 
 
 def _shared_stages(cells: Sequence[Cell], rates: Rates) -> list[Stage]:
@@ -175,6 +211,37 @@ def _pretraining_stage(cell: Cell, rates: Rates) -> Stage:
     )
 
 
+_SAMPLE = 32  # priming traces synthesized to measure a condition's lengths
+
+
+@functools.lru_cache(maxsize=64)
+def trace_lengths(
+    condition: str, *, budget: int, seed: int, data_seed: int, sizes: tuple[int, ...], tiny: bool
+) -> tuple[float, float]:
+    """Mean prompt and completion lengths of ``condition``'s synthetic priming traces,
+    measured on 32 of them (the completion is 0 for ``unprimed``, which has no traces): in the
+    tiny model's tokens when ``tiny``, otherwise characters / 3."""
+    from cogstar.behaviors.priming import build_priming_set, priming_puzzles
+    from cogstar.tasks import rl_prompt
+
+    if tiny:
+        from cogstar.train.models import token_counter
+        from cogstar.train.tiny import packaged_dir
+
+        count = token_counter(packaged_dir())
+    else:
+
+        def count(text: str) -> int:
+            return math.ceil(len(text) / _TOKEN_CHARS)
+
+    puzzles = priming_puzzles(_SAMPLE, seed=data_seed, sizes=sizes)
+    prompt = sum(count(rl_prompt(p.numbers, p.target)) for p in puzzles) / len(puzzles)
+    if condition == "unprimed":
+        return prompt, 0.0
+    records = build_priming_set(condition, puzzles, seed=seed, tokenizer_count=count, budget=budget)
+    return prompt, sum(count(r.completion) for r in records) / len(records)
+
+
 def _cell_stages(cell: Cell, rates: Rates, curating: bool = False) -> list[Stage]:
     spec, name = cell.spec, cell.name
     tiny = spec.model.source == "tiny"
@@ -189,12 +256,23 @@ def _cell_stages(cell: Cell, rates: Rates, curating: bool = False) -> list[Stage
     elif curating:
         out.append(Stage("continued pretraining", name, "", skipped="curation.pool = none"))
     pr = spec.priming
+    synthetic = cell.condition == "unprimed" or pr.source == "synthetic"
+    prompt, completion = trace_lengths(
+        cell.condition if synthetic else "unprimed",
+        budget=pr.budget,
+        seed=pr.seed,
+        data_seed=spec.data.seed,
+        sizes=tuple(spec.data.sizes),
+        tiny=tiny,
+    )
+    if not synthetic:  # an LLM's replies: their length is known once they are written
+        completion = LLM_MAX_TOKENS
     if cell.condition == "unprimed":
         out.append(Stage("priming", name, "", skipped="unprimed"))
         out.append(Stage("sft", name, "", skipped="unprimed"))
     else:
         n = pr.count + pr.validation
-        per_trace = pr.budget // _TOKEN_CHARS if pr.source == "synthetic" else LLM_MAX_TOKENS
+        per_trace = round(prompt + completion)
         if pr.source == "synthetic":
             what = f"synthesize {pr.count:,} + {pr.validation:,} {cell.condition} traces"
             out.append(Stage("priming", name, what, sequences=n, tokens=n * per_trace))
@@ -211,39 +289,40 @@ def _cell_stages(cell: Cell, rates: Rates, curating: bool = False) -> list[Stage
         else:
             seqs = math.ceil(pr.count * sft.epochs)
             what = f"SFT {sft.epochs:g} epochs over {pr.count:,} traces"
-        out.append(
-            Stage(
-                "sft",
-                name,
-                what,
-                seqs,
-                seqs * per_trace,
-                seconds=timed(seqs * rates.sft_s_per_sequence),
-                note=hardware,
-            )
-        )
+        tokens = seqs * min(per_trace, sft.max_length)
+        seconds = tokens * rates.sft_s_per_token
+        out.append(Stage("sft", name, what, seqs, tokens, timed(seconds), note=hardware))
     rl = spec.rl_section()
+    # a primed model writes about as much as its traces; the base its own length
+    response = completion if cell.condition != "unprimed" else rates.base_response_tokens
     seqs = rl.steps * rl.prompts_per_step * rl.samples_per_prompt
-    tokens = seqs * rl.max_response_tokens
     what = (
         f"{spec.rl.algorithm.upper()} {rl.steps:,} steps x {rl.prompts_per_step} prompts x "
         f"{rl.samples_per_prompt} samples, <= {rl.max_response_tokens:,} tokens each"
     )
-    seconds = rl.steps * rates.ppo_s_per_step * rl.prompts_per_step * rl.samples_per_prompt
-    seconds *= rl.max_response_tokens / rates.ppo_reference_tokens
-    out.append(Stage(spec.rl.algorithm, name, what, seqs, tokens, timed(seconds), note=hardware))
+    seconds = seqs * (prompt + min(response, rl.max_response_tokens)) * rates.ppo_s_per_token
+    out.append(
+        Stage(
+            spec.rl.algorithm,
+            name,
+            what,
+            seqs,
+            seqs * rl.max_response_tokens,
+            timed(seconds),
+            note=hardware,
+        )
+    )
     ev = spec.eval
     steps = eval_steps(spec)
     per_ckpt = spec.data.test * ev.samples
-    seqs = len(steps) * per_ckpt
-    tokens = seqs * ev.max_new_tokens
+    generations = spec.data.test * (ev.samples + int(ev.also_greedy))
+    seqs = len(steps) * generations
+    seconds = seqs * min(response, ev.max_new_tokens) * rates.eval_s_per_token
     shown = ", ".join(map(str, steps if len(steps) <= 5 else [*steps[:3], "...", steps[-1]]))
-    what = f"{len(steps)} checkpoints (steps {shown}) x {per_ckpt:,} samples"
-    out.append(
-        Stage(
-            "eval", name, what, seqs, tokens, timed(tokens * rates.eval_s_per_token), note=hardware
-        )
-    )
+    greedy = " + greedy" if ev.also_greedy else ""
+    what = f"{len(steps)} checkpoints (steps {shown}) x {per_ckpt:,} samples{greedy}"
+    tokens = seqs * ev.max_new_tokens
+    out.append(Stage("eval", name, what, seqs, tokens, timed(seconds), note=hardware))
     bh = spec.behaviors
     counted = per_ckpt if bh.sample == 0 else min(bh.sample, per_ckpt)
     if bh.judge == "rules":
@@ -290,8 +369,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def render_plan(plan: Plan, console: Console) -> None:
-    """Print ``plan`` as Rich tables: the cells, then every stage with its cost."""
+def render_plan(plan: Plan, console: Console, jobs: int = 1) -> None:
+    """Print ``plan`` as Rich tables: the cells, then every stage with its cost, and the wall
+    time with ``jobs`` processes."""
     from rich.table import Table
 
     cells = Table(title=f"{plan.experiment}: {len(plan.cells)} cells in {plan.run_dir}")
@@ -326,7 +406,16 @@ def render_plan(plan: Plan, console: Console) -> None:
     stages.add_section()
     stages.add_row("total", "", "", "", _count(plan.tokens), total, style="bold")
     console.print(stages)
+    wall = plan.wall_seconds(jobs)
+    if jobs > 1 and wall is not None:
+        console.print(
+            f"with --jobs {jobs}: about {_duration(wall)} (the busiest of "
+            f"{len(plan.groups(jobs))} processes)"
+        )
     console.print(
-        "tokens are upper bounds (every response at its length limit); times are estimated for "
-        "the tiny model only, from cogstar.study.plan.TINY_CPU_RATES (a 2-core CPU)"
+        "tokens: RL and evaluation at their length limits (upper bounds), priming and SFT "
+        "from a sample of the traces; times are estimated for "
+        "the tiny model only, from cogstar.study.plan.TINY_CPU_RATES (seconds per token on one "
+        "thread, measured with --jobs 2 on a 2-core CPU; one process using every core may be "
+        "somewhat faster than the total)"
     )

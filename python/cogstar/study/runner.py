@@ -23,7 +23,6 @@ rerunning the same command after a crash, SIGKILL or Ctrl-C continues where the 
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import subprocess
@@ -270,12 +269,13 @@ def _priming(
     answers a model primed on it writes (:func:`cogstar.study.checks.check_room`)."""
     from cogstar.behaviors.priming import run_priming, stage_puzzles
     from cogstar.io import read_records
+    from cogstar.train.models import token_counter
 
     spec = cell.spec
     with _stage(ctx, keys[f"{cell.name}/priming"]) as handle:
         if handle is not None:
             puzzles = stage_puzzles(spec.priming, seed=spec.data.seed, sizes=spec.data.sizes)
-            counter = _token_counter(base) if cell.condition == "dots" else None
+            counter = token_counter(base) if cell.condition == "dots" else None
             card = run_priming(spec.priming, cell.condition, puzzles, layout, count_tokens=counter)
             handle.outputs.update(
                 {"train": str(layout.priming_train), "valid": str(layout.priming_valid)}
@@ -285,20 +285,12 @@ def _priming(
     check_room(
         cell.condition,
         read_records(layout.priming_train),
-        _token_counter(base),
+        token_counter(base),
         rl_key=f"{rl.SECTION}.max_response_tokens",
         rl_tokens=rl.max_response_tokens,
         eval_tokens=spec.eval.max_new_tokens,
         where=ctx.run.root / "spec.toml",
     )
-
-
-@functools.lru_cache(maxsize=8)  # one tokenizer load per base model, not one per cell
-def _token_counter(model: Path | str) -> Callable[[str], int]:
-    from cogstar.train.models import load_tokenizer
-
-    tok = load_tokenizer(model)
-    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
 
 
 def _rl(

@@ -19,7 +19,9 @@ The embedded tiny model (its tokenizer, architecture and weights) is in
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,7 @@ __all__ = [
     "PAD",
     "load_policy",
     "load_tokenizer",
+    "token_counter",
     "torch_dtype",
 ]
 
@@ -62,6 +65,13 @@ def _same_encoding(tok: PreTrainedTokenizerBase, raw: Any) -> bool:
         tok(p, add_special_tokens=False)["input_ids"] == raw.encode(p, add_special_tokens=False).ids
         for p in _PROBES
     )
+
+
+@functools.lru_cache(maxsize=8)  # one tokenizer load per model, however many callers
+def token_counter(source: str | Path) -> Callable[[str], int]:
+    """A function giving a text's length in ``source``'s tokens (no special tokens added)."""
+    tok = load_tokenizer(source)
+    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
 
 
 def load_tokenizer(source: str | Path) -> PreTrainedTokenizerBase:
