@@ -153,17 +153,15 @@ def test_jobs_run_the_cells_in_processes_and_equal_one_process(
 
     from rich.console import Console
 
-    from cogstar.study.jobs import job_groups
+    from cogstar.study.jobs import job_order
     from cogstar.study.spec import load_spec
     from cogstar.study.sweep import expand_cells
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)  # one thread per child, as this process
     spec = _spec(tmp_path)
     cells = expand_cells(load_spec(spec))
-    assert [[c.name for c in g] for g in job_groups(load_spec(spec), cells, 2)] == [
-        ["all_strategies"],  # the costlier cell (it primes) goes first
-        ["unprimed"],
-    ]
+    # the costlier cell (it primes) is taken first
+    assert [c.name for c in job_order(load_spec(spec), cells)] == ["all_strategies", "unprimed"]
     out = stdio.StringIO()
     reporter = Reporter("plain", Console(file=out, width=200))
     run_dir = run_experiment(spec, report=reporter, jobs=2)
@@ -297,3 +295,41 @@ def test_a_missing_checkpoint_says_what_to_rerun(tmp_path: Path) -> None:
     with pytest.raises(StageError, match=r"step_000001.*no checkpoint for step 1; rerun"):
         checkpoint(spec, CellLayout(tmp_path / "cell"), "start", 1)
     assert checkpoint(spec, CellLayout(tmp_path / "cell"), "start", 0) == "start"
+
+
+def test_jobs_keep_n_processes_busy_and_name_a_failed_cell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five cells on two processes: each free process takes the next cell in order, never
+    more than two run at once, and a cell whose process fails is named with its last lines
+    after the others have finished."""
+    from types import SimpleNamespace
+
+    from cogstar.errors import StageError
+    from cogstar.study import jobs
+
+    log = tmp_path / "log"
+    fake = tmp_path / "fake-python"  # stands in for `python -m cogstar.cli run ... --cell C`
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        'cell="${@: -1}"\n'
+        f'echo "start $cell" >> {log}\n'
+        'echo "working on $cell"\n'
+        "sleep 0.3\n"
+        f'echo "end $cell" >> {log}\n'
+        '[ "$cell" != c2 ] || { echo "c2 broke"; exit 3; }\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(jobs.sys, "executable", str(fake))
+    cells = [SimpleNamespace(name=f"c{i}") for i in range(5)]
+    said: list[str] = []
+    with pytest.raises(StageError, match=r"cell c2 \(exit 3\):\nworking on c2\nc2 broke"):
+        jobs.run_jobs("spec.toml", [], cells, 2, said.append)  # type: ignore[arg-type]
+    assert sorted(said) == sorted([f"working on c{i}" for i in range(5)] + ["c2 broke"])
+    events = log.read_text().split("\n")[:-1]
+    starts = [e.split()[1] for e in events if e.startswith("start")]
+    assert sorted(starts[:2]) == ["c0", "c1"] and sorted(starts) == [f"c{i}" for i in range(5)]
+    running = 0
+    for event in events:
+        running += 1 if event.startswith("start") else -1
+        assert running <= 2

@@ -3,9 +3,10 @@
 On a CPU a small model's steps use few threads well, so N processes of (cores / N) threads
 finish a sweep sooner than one process with every thread. The runner first does everything
 the cells share (the data, the base model, every priming set and the checks on them) in its
-own process, then starts N ``cogstar run SPEC --cell ...`` children over groups of cells of
-about equal planned cost, forwards their progress lines as they come, and writes the report
-when all are done. The children share the run directory as concurrent ``--cell`` jobs do (one
+own process, then keeps N ``cogstar run SPEC --cell C`` children going, one cell each, the
+cells of longest planned time first (each free process takes the next, so a wrong estimate
+costs at most one cell's imbalance), forwards their progress lines as they come, and writes
+the report when all are done. The children share the run directory as concurrent ``--cell`` jobs do (one
 lock per cell), so a child that fails or is stopped loses nothing finished, and rerunning the
 same command resumes every cell.
 """
@@ -13,10 +14,12 @@ same command resumes every cell.
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -25,7 +28,7 @@ from cogstar.study.plan import plan
 from cogstar.study.spec import Spec
 from cogstar.study.sweep import Cell
 
-__all__ = ["job_groups", "run_jobs", "threads_per_job"]
+__all__ = ["job_order", "run_jobs", "threads_per_job"]
 
 
 def threads_per_job(jobs: int, cores: int | None = None) -> int:
@@ -33,11 +36,10 @@ def threads_per_job(jobs: int, cores: int | None = None) -> int:
     return max(1, (cores or os.cpu_count() or 1) // jobs)
 
 
-def job_groups(spec: Spec, cells: Sequence[Cell], jobs: int) -> list[list[Cell]]:
-    """``cells`` in at most ``jobs`` groups of about equal planned time
-    (:meth:`cogstar.study.plan.Plan.groups`)."""
-    by_name = {c.name: c for c in cells}
-    return [[by_name[n] for n in g] for g in plan(spec, cells=list(by_name)).groups(jobs)]
+def job_order(spec: Spec, cells: Sequence[Cell]) -> list[Cell]:
+    """``cells`` by planned time, the longest first (the order free processes take them)."""
+    cost = plan(spec, cells=[c.name for c in cells]).cell_seconds()
+    return sorted(cells, key=lambda c: -cost[c.name])
 
 
 def _forward(stream: IO[str], say: Callable[[str], None], tail: list[str]) -> None:
@@ -48,59 +50,79 @@ def _forward(stream: IO[str], say: Callable[[str], None], tail: list[str]) -> No
         say(line)
 
 
+@dataclass
+class _Child:
+    cell: Cell
+    process: subprocess.Popen[str]
+    tail: list[str] = field(default_factory=list)  # its last lines, for an error
+
+
 def run_jobs(
     spec_path: str | Path,
     overrides: Sequence[str],
-    groups: Sequence[Sequence[Cell]],
+    cells: Sequence[Cell],
+    jobs: int,
     say: Callable[[str], None],
     *,
     json_log: bool = False,
     threads: int | None = None,
 ) -> None:
-    """Run each group of cells as a ``cogstar run --cell ...`` child with ``threads``
-    threads; every line a child prints goes to ``say``. Raises
-    :class:`~cogstar.errors.StageError` naming the cells of any child that failed (after the
-    others finish), with the end of its output."""
-    threads = threads or threads_per_job(len(groups))
+    """Run ``cells`` in that order, each as a ``cogstar run --cell`` child of ``threads``
+    threads, at most ``jobs`` at once; every line a child prints goes to ``say``. Raises
+    :class:`~cogstar.errors.StageError` naming the cells whose child failed (after the others
+    finish), with the end of its output."""
+    threads = threads or threads_per_job(jobs)
     # torch sizes its thread pool from these when a child imports it
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     lock = threading.Lock()
+    ended: queue.Queue[_Child] = queue.Queue()  # a child whose output has closed
 
     def said(line: str) -> None:
         with lock:
             say(line)
 
-    children = []
-    for group in groups:
+    def forward(child: _Child) -> None:
+        try:
+            assert child.process.stdout is not None
+            _forward(child.process.stdout, said, child.tail)
+        finally:
+            ended.put(child)
+
+    def start(cell: Cell) -> _Child:
         cmd = [sys.executable, "-m", "cogstar.cli", "run", str(spec_path), "--no-report"]
         for item in overrides:
             cmd += ["--set", item]
-        for cell in group:
-            cmd += ["--cell", cell.name]
+        cmd += ["--cell", cell.name]
         if json_log:
             cmd.append("--json-log")
-        child = subprocess.Popen(
+        process = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1
         )
-        tail: list[str] = []
-        assert child.stdout is not None
-        reader = threading.Thread(target=_forward, args=(child.stdout, said, tail), daemon=True)
-        reader.start()
-        children.append((group, child, reader, tail))
+        child = _Child(cell, process)
+        threading.Thread(target=forward, args=(child,), daemon=True).start()
+        return child
+
+    waiting = list(cells)
+    running: list[_Child] = []
+    done: list[_Child] = []
     try:
-        for _, child, reader, _ in children:
-            child.wait()
-            reader.join()
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                running.append(start(waiting.pop(0)))
+            child = ended.get()  # its output has closed: it has ended or is ending
+            child.process.wait()
+            running.remove(child)
+            done.append(child)
     except BaseException:  # Ctrl-C reaches the children too: let them stop at a safe point
-        for _, child, _, _ in children:
-            child.wait()
+        for child in running:
+            child.process.wait()
         raise
-    failed = [(g, c, t) for g, c, _, t in children if c.returncode != 0]
+    failed = [c for c in done if c.process.returncode != 0]
     if failed:
-        parts = []
-        for group, child, tail in failed:
-            names = ", ".join(c.name for c in group)
-            parts.append(f"cells {names} (exit {child.returncode}):\n" + "\n".join(tail[-8:]))
+        parts = [
+            f"cell {c.cell.name} (exit {c.process.returncode}):\n" + "\n".join(c.tail[-8:])
+            for c in failed
+        ]
         raise StageError(
             "a --jobs process failed; what finished is kept, and rerunning the same command "
             "resumes every cell:\n" + "\n".join(parts)

@@ -507,11 +507,18 @@ def run_experiment(
                     _priming(ctx, cell, layout, stage_keys(cell), bases[cell.name])
         curate(ctx, chosen, base)
         if jobs > 1 and len(chosen) > 1:
-            from cogstar.study.jobs import job_groups, run_jobs
+            from cogstar.study.jobs import job_order, run_jobs
 
-            groups = job_groups(spec, chosen, jobs)
-            report.log(f"{len(chosen)} cells in {len(groups)} processes")
-            run_jobs(spec_path, overrides, groups, report.relay, json_log=report.mode == "json")
+            processes = min(jobs, len(chosen))
+            report.log(f"{len(chosen)} cells in {processes} processes")
+            run_jobs(
+                spec_path,
+                overrides,
+                job_order(spec, chosen),
+                processes,
+                report.relay,
+                json_log=report.mode == "json",
+            )
         else:
             for cell in chosen:
                 run_cell(ctx, cell, bases[cell.name])
