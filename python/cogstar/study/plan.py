@@ -45,7 +45,10 @@ class Rates:
     # fitted to the headline sweep's seed 0 (2026-12-07; SFT of 8,000 sequences of 138 to 280
     # tokens, PPO steps of 128 rollouts, 2,000 generations a checkpoint): within 10% of every
     # cell's measured time but empty_cot's PPO, which it overestimates by a third
-    sft_s_per_token: float = 0.00026  # forward + backward
+    sft_s_per_token: float = 0.00021  # forward + backward
+    # the step-time factor of SFT's activation checkpointing (on by default; measured 0.76 s
+    # against 0.61 s a step of 16 x 280 tokens on one thread)
+    sft_recompute: float = 1.25
     ppo_s_per_token: float = 0.0007  # rollout, log-probs, actor and critic updates
     eval_s_per_token: float = 0.00022  # a generated token, batched
     base_response_tokens: int = 50  # the shipped base's mean response on the tiny task
@@ -291,6 +294,8 @@ def _cell_stages(cell: Cell, rates: Rates, curating: bool = False) -> list[Stage
             what = f"SFT {sft.epochs:g} epochs over {pr.count:,} traces"
         tokens = seqs * min(per_trace, sft.max_length)
         seconds = tokens * rates.sft_s_per_token
+        if sft.activation_checkpointing:
+            seconds *= rates.sft_recompute
         out.append(Stage("sft", name, what, seqs, tokens, timed(seconds), note=hardware))
     rl = spec.rl_section()
     # a primed model writes about as much as its traces; the base its own length
