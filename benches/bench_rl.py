@@ -14,7 +14,8 @@ the same run):
   4) and at the demo's (32 x 4, 200 tokens, 2 steps, the shipped base), ``rollout = "hf"``
   and ``"fast"``; extra_info has the per-phase means;
 - SFT on the ``all_strategies`` priming set (400 records, as in the sweep): one epoch at
-  batch 16, ``batching = "random"`` and ``"by_length"``; extra_info has real tokens/s;
+  batch 16, ``batching = "random"`` and ``"by_length"``, and ``"by_length"`` without
+  activation checkpointing; extra_info has real tokens/s;
 - the peak resident memory of one log-prob pass (a subprocess each, RSS sampled every 0.5 ms
   during the pass, growth over its start): every position's logits and fp32 log-softmax over
   the vocabulary against ``token_logprobs`` (response positions only, the fp32 softmax in
@@ -172,8 +173,14 @@ def test_ppo_step(benchmark, primed: Path, tmp_path: Path, shape: str, rollout: 
     )
 
 
-@pytest.mark.parametrize("batching", ["random", "by_length"])
-def test_sft_epoch(benchmark, priming_set: list[Record], tmp_path: Path, batching: str) -> None:
+@pytest.mark.parametrize(
+    ("batching", "checkpointing"),
+    [("random", True), ("by_length", True), ("by_length", False)],
+    ids=["random", "by_length", "by_length-no-checkpointing"],
+)
+def test_sft_epoch(
+    benchmark, priming_set: list[Record], tmp_path: Path, batching: str, checkpointing: bool
+) -> None:
     from cogstar.train.sft import SFTConfig, run_sft
 
     config = SFTConfig(
@@ -185,6 +192,7 @@ def test_sft_epoch(benchmark, priming_set: list[Record], tmp_path: Path, batchin
         save_steps=1000,
         dtype="float32",
         batching=batching,
+        activation_checkpointing=checkpointing,
     )  # type: ignore[arg-type]
     _, tok = models.load_policy(tiny.packaged_dir(), dtype="float32")
     real = sum(len(tok(r.prompt + r.completion, add_special_tokens=False)["input_ids"]) + 1
@@ -193,7 +201,7 @@ def test_sft_epoch(benchmark, priming_set: list[Record], tmp_path: Path, batchin
     benchmark.group = "SFT, one epoch of the all_strategies priming set (400 records)"
 
     def train() -> Path:
-        out = tmp_path / batching
+        out = tmp_path / f"{batching}-{checkpointing}"
         shutil.rmtree(out, ignore_errors=True)
         log.clear()
         return run_sft(tiny.packaged_dir(), priming_set, out, config, log=log, quiet=True)
