@@ -76,6 +76,21 @@ condition = ["unprimed", "all_strategies"]
 """
 
 
+def write_study(tmp, name, *, data_and_model=DATA_AND_MODEL, rl_and_eval=RL_AND_EVAL):  # type: ignore[no-untyped-def]
+    """The micro study as ``tmp/NAME.toml`` (runs under ``tmp/runs``), with parts replaced."""
+    path = tmp / f"{name}.toml"
+    path.write_text(
+        STUDY.format(
+            name=name,
+            out=tmp / "runs",
+            data_and_model=data_and_model,
+            training=TRAINING,
+            rl_and_eval=rl_and_eval,
+        )
+    )
+    return path
+
+
 def random_policy(out):  # type: ignore[no-untyped-def]
     """A randomly initialised tiny policy (seed 0) with the tiny tokenizer, saved to ``out``."""
     import torch

@@ -16,7 +16,7 @@ from cogstar.study.checks import check_room, completion_tokens  # noqa: E402
 from cogstar.study.runner import run_experiment  # noqa: E402
 from cogstar.train.models import load_tokenizer  # noqa: E402
 from cogstar.train.tiny import base_dir  # noqa: E402
-from micro import DATA_AND_MODEL, RL_AND_EVAL, STUDY, TRAINING  # noqa: E402
+from micro import DATA_AND_MODEL, RL_AND_EVAL, write_study  # noqa: E402
 
 
 def _counter():  # type: ignore[no-untyped-def]
@@ -73,17 +73,7 @@ def test_the_old_128_token_sweep_is_refused_with_both_numbers() -> None:
 
 
 def _spec(tmp: Path, rl_and_eval: str = RL_AND_EVAL, data: str = DATA_AND_MODEL) -> Path:
-    path = tmp / "room.toml"
-    path.write_text(
-        STUDY.format(
-            name="room",
-            out=tmp / "runs",
-            data_and_model=data,
-            training=TRAINING,
-            rl_and_eval=rl_and_eval,
-        )
-    )
-    return path
+    return write_study(tmp, "room", data_and_model=data, rl_and_eval=rl_and_eval)  # type: ignore[no-any-return]
 
 
 def test_a_run_without_room_stops_before_any_training(tmp_path: Path) -> None:

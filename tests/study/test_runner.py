@@ -21,23 +21,13 @@ from cogstar.errors import StageError  # noqa: E402
 from cogstar.study.progress import Reporter  # noqa: E402
 from cogstar.study.rundir import RunDir  # noqa: E402
 from cogstar.study.runner import run_experiment  # noqa: E402
-from micro import DATA_AND_MODEL, RL_AND_EVAL, STUDY, TRAINING  # noqa: E402
+from micro import write_study  # noqa: E402
 
 STEPS = (0, 1, 2)
 
 
 def _spec(tmp: Path) -> Path:
-    path = tmp / "micro.toml"
-    path.write_text(
-        STUDY.format(
-            name="micro",
-            out=tmp / "runs",
-            data_and_model=DATA_AND_MODEL,
-            training=TRAINING,
-            rl_and_eval=RL_AND_EVAL,
-        )
-    )
-    return path
+    return write_study(tmp, "micro")  # type: ignore[no-any-return]
 
 
 def _results(run_dir: Path, cell: str) -> dict[str, object]:
