@@ -199,3 +199,42 @@ def test_lean_logprobs_equal_the_full_logits_computation() -> None:
     assert len(g1) == len(g2)
     for a, b in zip(g1, g2, strict=True):
         assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_a_micro_batch_drops_only_columns_that_are_padding_in_all_its_rows() -> None:
+    """PPO's micro-batches leave out the prompt columns and response columns that no row of
+    theirs uses; every real token's log-prob and value is what the full-width batch gives."""
+    from transformers import AutoModelForCausalLM
+
+    from cogstar.train import tiny
+    from cogstar.train.ppo.critic import Critic
+    from cogstar.train.ppo.rollout import Batch, token_logprobs
+    from cogstar.train.ppo.trainer import _slice
+
+    tok = tiny.tiny_tokenizer()
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(tiny.tiny_config(tok))
+    critic = Critic(AutoModelForCausalLM.from_config(tiny.tiny_config(tok)).model)
+    torch.nn.init.normal_(critic.value_head.weight)
+    prompt_len, response_len = torch.tensor([12, 7, 9, 5]), torch.tensor([4, 15, 6, 20])
+    pm = (torch.arange(14)[None] >= 14 - prompt_len[:, None]).long()  # left-padded to 14
+    rm = (torch.arange(22)[None] < response_len[:, None]).float()  # right-padded to 22
+    batch = Batch(
+        torch.where(pm > 0, torch.randint(5, 300, pm.shape), 1),
+        pm,
+        torch.where(rm > 0, torch.randint(5, 300, rm.shape), 1),
+        rm,
+    )
+    rows = torch.tensor([0, 2])
+    small = _slice(batch, rows)
+    assert small.prompt_ids.shape == (2, 12) and small.response_ids.shape == (2, 6)
+    full = Batch(batch.prompt_ids[rows], pm[rows], batch.response_ids[rows], rm[rows])
+    with torch.no_grad():
+        lp_full = token_logprobs(model, full, 1.0)[0][:, :6]
+        lp_small = token_logprobs(model, small, 1.0)[0]
+        v_full = critic(full.input_ids, full.attention_mask, 14)[:, :6]
+        v_small = critic(small.input_ids, small.attention_mask, 12)
+    real = small.response_mask > 0
+    torch.testing.assert_close(lp_small[real], lp_full[real], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(v_small[real], v_full[real], atol=1e-6, rtol=1e-5)
+    assert _slice(batch, torch.arange(4)).response_ids.shape == (4, 20)

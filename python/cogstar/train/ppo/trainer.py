@@ -104,12 +104,29 @@ def _order(n: int, seed: int, epoch: int) -> list[int]:
 
 
 def _slice(batch: Batch, idx: Any) -> Batch:
+    """Rows ``idx`` of ``batch``, without the columns that are padding in every one of them.
+
+    Prompts are left-padded and responses right-padded to the widest of the whole step; a
+    micro-batch's own rows usually need fewer columns. Positions come from the attention mask
+    and attention is causal, so dropping columns that no row uses changes no real token's
+    log-prob or value, only the cost. The response keeps its first columns, so the step's
+    per-token tensors line up with it as ``t[idx, :width]``.
+    """
+    prompt_mask = batch.prompt_mask[idx]
+    response_mask = batch.response_mask[idx]
+    start = int((prompt_mask.shape[1] - prompt_mask.sum(dim=1)).min())
+    width = max(1, int(response_mask.sum(dim=1).max()))
     return Batch(
-        batch.prompt_ids[idx],
-        batch.prompt_mask[idx],
-        batch.response_ids[idx],
-        batch.response_mask[idx],
+        batch.prompt_ids[idx][:, start:],
+        prompt_mask[:, start:],
+        batch.response_ids[idx][:, :width],
+        response_mask[:, :width],
     )
+
+
+def _widen(x: torch.Tensor, width: int) -> torch.Tensor:
+    """``x [B, T]`` padded with zeros on the right to ``width`` columns."""
+    return torch.nn.functional.pad(x, (0, width - x.shape[1]))
 
 
 def run_ppo(
@@ -301,10 +318,12 @@ def run_ppo(
             old_lp, ref_lp, values = [], [], []
             for i in range(0, len(texts), settings.micro_batch):
                 mb = _slice(batch, slice(i, i + settings.micro_batch))
-                old_lp.append(token_logprobs(actor, mb, settings.temperature)[0])
+                old_lp.append(_widen(token_logprobs(actor, mb, settings.temperature)[0], width))
                 with acc.autocast():  # the same arithmetic as the prepared actor
-                    ref_lp.append(token_logprobs(reference, mb, settings.temperature)[0])
-                values.append(critic(mb.input_ids, mb.attention_mask, mb.prompt_ids.shape[1]))
+                    ref = token_logprobs(reference, mb, settings.temperature)[0]
+                ref_lp.append(_widen(ref, width))
+                v = critic(mb.input_ids, mb.attention_mask, mb.prompt_ids.shape[1])
+                values.append(_widen(v, width))
             old_logprobs = torch.cat(old_lp)
             ref_logprobs = torch.cat(ref_lp)
             old_values = torch.cat(values) * mask
@@ -331,10 +350,15 @@ def run_ppo(
                 for m0 in range(0, len(idx), settings.micro_batch):
                     sub = idx[m0 : m0 + settings.micro_batch]
                     mb = _slice(batch, sub)
+                    w = mb.response_ids.shape[1]
                     lp, ent = token_logprobs(actor, mb, settings.temperature, with_entropy=True)
                     assert ent is not None
                     loss_pi, clipfrac = policy_loss(
-                        lp, old_logprobs[sub], advantages[sub], mb.response_mask, settings.clip
+                        lp,
+                        old_logprobs[sub, :w],
+                        advantages[sub, :w],
+                        mb.response_mask,
+                        settings.clip,
                     )
                     ent_mean = masked_mean(ent, mb.response_mask)
                     share = len(sub) / len(idx) * actor_gas
@@ -350,9 +374,14 @@ def run_ppo(
                 for m0 in range(0, len(idx), settings.micro_batch):
                     sub = idx[m0 : m0 + settings.micro_batch]
                     mb = _slice(batch, sub)
+                    w = mb.response_ids.shape[1]
                     v = critic(mb.input_ids, mb.attention_mask, mb.prompt_ids.shape[1])
                     loss_v, vclip = value_loss(
-                        v, old_values[sub], returns[sub], mb.response_mask, settings.value_clip
+                        v,
+                        old_values[sub, :w],
+                        returns[sub, :w],
+                        mb.response_mask,
+                        settings.value_clip,
                     )
                     critic_acc.backward(loss_v * len(sub) / len(idx) * critic_gas)
                     stats["vf_loss"].append(loss_v.item())
