@@ -174,14 +174,34 @@ def test_ppo_step(benchmark, primed: Path, tmp_path: Path, shape: str, rollout: 
 
 
 @pytest.mark.parametrize(
-    ("batching", "checkpointing"),
-    [("random", True), ("by_length", True), ("by_length", False)],
-    ids=["random", "by_length", "by_length-no-checkpointing"],
+    ("batching", "checkpointing", "loss"),
+    [
+        ("random", True, "plain"),
+        ("by_length", True, "plain"),
+        ("by_length", False, "plain"),
+        ("by_length", False, "trl"),
+    ],
+    ids=[
+        "random",
+        "by_length",
+        "by_length-no-checkpointing",
+        "by_length-no-checkpointing-trl-loss",
+    ],
 )
 def test_sft_epoch(
-    benchmark, priming_set: list[Record], tmp_path: Path, batching: str, checkpointing: bool
+    benchmark,
+    priming_set: list[Record],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    batching: str,
+    checkpointing: bool,
+    loss: str,
 ) -> None:
+    from cogstar.train import sft
     from cogstar.train.sft import SFTConfig, run_sft
+
+    if loss == "trl":  # no logits budget: TRL's tiled LM-head loss, as before cogstar's own
+        monkeypatch.setattr(sft, "_FULL_LOGITS_BYTES", 0)
 
     config = SFTConfig(
         epochs=1,
@@ -201,7 +221,7 @@ def test_sft_epoch(
     benchmark.group = "SFT, one epoch of the all_strategies priming set (400 records)"
 
     def train() -> Path:
-        out = tmp_path / f"{batching}-{checkpointing}"
+        out = tmp_path / f"{batching}-{checkpointing}-{loss}"
         shutil.rmtree(out, ignore_errors=True)
         log.clear()
         return run_sft(tiny.packaged_dir(), priming_set, out, config, log=log, quiet=True)

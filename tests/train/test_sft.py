@@ -137,3 +137,52 @@ def test_activation_checkpointing_is_asked_once(
     assert asked(SFTConfig()) is False
     monkeypatch.setenv("FSDP_ACTIVATION_CHECKPOINTING", "false")
     assert asked(SFTConfig()) is True
+
+
+def test_the_plain_loss_equals_trls_loss_and_gradients(
+    tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a small vocabulary SFT takes the log-softmax over the model's logits instead of
+    TRL's tiled LM head: on the same batch both give the same loss, gradients and token
+    accuracy; above the logits budget (here set to 0) TRL's own loss runs."""
+    from cogstar.train import sft
+
+    records = build_priming_set("all_strategies", priming_puzzles(8, seed=4))
+    config = SFTConfig(global_batch=4, micro_batch=4, max_length=512)
+    results = {}
+    for path, budget in (("plain", sft._FULL_LOGITS_BYTES), ("trl", 0)):
+        monkeypatch.setattr(sft, "_FULL_LOGITS_BYTES", budget)
+        model, tok = models.load_policy(tiny_dir, dtype="float32")
+        trainer = sft.trainer_class(config)(
+            model=model,
+            args=sft.trainer_config(config, tiny_dir / "unused", completion_only=True),
+            train_dataset=sft.records_dataset(records, tok),
+            processing_class=tok,
+        )
+        assert trainer._plain_loss() == (path == "plain")
+        batch = next(iter(trainer.get_train_dataloader()))
+        loss = trainer.compute_loss(model, dict(batch))
+        loss.backward()
+        grads = [p.grad.clone() for p in model.parameters()]
+        results[path] = (loss.item(), grads, trainer._metrics["train"]["mean_token_accuracy"])
+    (plain, g_plain, acc_plain), (trl, g_trl, acc_trl) = results["plain"], results["trl"]
+    assert plain == pytest.approx(trl, rel=1e-5) and plain > 0
+    for a, b in zip(g_plain, g_trl, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
+    assert acc_plain == pytest.approx(acc_trl)
+
+
+def test_completion_loss_counts_only_labelled_tokens() -> None:
+    from cogstar.train.sft import completion_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 7)
+    labels = torch.tensor([[-100, -100, 3, 4, -100], [-100, 1, 2, 6, 0]])
+    expected = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, 7), labels[:, 1:].reshape(-1), ignore_index=-100
+    )
+    loss, logp = completion_loss(logits, labels)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert logp.shape == (2, 4, 7)
+    # over the labelled tokens of a whole optimizer step (here twice as many) it halves
+    assert completion_loss(logits, labels, 12)[0].item() == pytest.approx(expected.item() / 2)

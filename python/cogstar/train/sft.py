@@ -43,6 +43,7 @@ from cogstar.train.tracking import Tracking, add_tracking_arguments, hf_environm
 __all__ = [
     "LengthGroupedBatches",
     "SFTConfig",
+    "completion_loss",
     "main",
     "records_dataset",
     "run_sft",
@@ -146,22 +147,91 @@ class LengthGroupedBatches:
             yield from batches[b]
 
 
+# The largest fp32 logits [micro_batch, max_length, vocab] SFT builds in full (see trainer_class)
+_FULL_LOGITS_BYTES = 256 * 2**20
+
+
+def completion_loss(logits: Any, labels: Any, items: Any = None) -> tuple[Any, Any]:
+    """The summed next-token NLL of ``labels`` (-100 where no loss) under ``logits`` ``[B, L,
+    V]``, divided by ``items`` (the labelled tokens of the whole optimizer step; this batch's if
+    None); returns ``(loss, log_probs [B, L-1, V])`` for metrics."""
+    import torch
+
+    target = labels[:, 1:]
+    keep = target != -100
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    picked = logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    items = keep.sum() if items is None else items
+    return -(picked * keep).sum() / torch.as_tensor(items).clamp(min=1), logp
+
+
 def trainer_class(config: SFTConfig) -> type:
-    """TRL's ``SFTTrainer``, or for ``batching = "by_length"`` one that draws its batches
-    with :class:`LengthGroupedBatches`."""
+    """TRL's ``SFTTrainer`` with two changes.
+
+    - ``batching = "by_length"`` draws its batches with :class:`LengthGroupedBatches`.
+    - When a micro-batch's fp32 logits fit in 256 MiB (a small vocabulary such as the tiny
+      model's), the loss is the plain log-softmax over the model's logits. TRL's default
+      recomputes the LM head in tiles to spare memory on large vocabularies, which on the
+      tiny model costs about a quarter of each SFT step on a CPU for nothing (the same loss
+      and gradients to float rounding; ``benches/bench_rl.py``). Anything else TRL's loss handles (MoE auxiliary loss,
+      label smoothing, DFT, sequence parallelism, a custom loss) keeps TRL's path.
+    """
     from trl.trainer.sft_trainer import SFTTrainer
 
-    if config.batching != "by_length":
-        return SFTTrainer
-
     class Trainer(SFTTrainer):
-        """TRL's SFTTrainer drawing its batches with :class:`LengthGroupedBatches`."""
-
         def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            if config.batching != "by_length":
+                return super()._get_train_sampler(train_dataset)
             data: Any = train_dataset if train_dataset is not None else self.train_dataset
             lengths = [len(ids) for ids in data["input_ids"]]
             per_step = self.args.per_device_train_batch_size * self.args.gradient_accumulation_steps
             return LengthGroupedBatches(lengths, per_step, seed=self.args.seed)
+
+        def _plain_loss(self) -> bool:
+            args: Any = self.args
+            model: Any = self.model
+            head = model.get_output_embeddings()
+            vocab = head.weight.shape[0] if head is not None else 0
+            logits_bytes = args.per_device_train_batch_size * (args.max_length or 0) * vocab * 4
+            return (
+                0 < logits_bytes <= _FULL_LOGITS_BYTES
+                and getattr(args, "loss_type", "nll") in ("nll", "chunked_nll")
+                and not getattr(self, "aux_loss_enabled", False)
+                and getattr(self, "compute_loss_func", None) is None
+                and getattr(self, "label_smoother", None) is None
+                and not getattr(
+                    getattr(self.accelerator, "parallelism_config", None), "sp_enabled", False
+                )
+            )
+
+        def compute_loss(
+            self,
+            model: Any,
+            inputs: Any,
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> Any:
+            if return_outputs or "labels" not in inputs or not self._plain_loss():
+                trl: Any = super()
+                return trl.compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            import torch
+
+            labels = inputs["labels"]
+            forward = {k: v for k, v in inputs.items() if k != "labels"}
+            logits = model(**forward, use_cache=False).logits
+            loss, logp = completion_loss(logits, labels, num_items_in_batch)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * self.accelerator.num_processes  # DDP averages the gradients
+            metrics = getattr(self, "_metrics", None)
+            if metrics is not None:  # TRL's token accuracy (not its entropy: a tenth of a step)
+                with torch.no_grad():
+                    keep = labels[:, 1:] != -100
+                    right = (logp.argmax(-1) == labels[:, 1:]) & keep
+                    n = self.accelerator.gather_for_metrics(keep.sum()).sum()
+                    hits = self.accelerator.gather_for_metrics(right.sum()).sum()
+                    mode = metrics["train" if model.training else "eval"]
+                    mode["mean_token_accuracy"].append((hits / n).item() if n > 0 else 0.0)
+            return loss
 
     return Trainer
 
