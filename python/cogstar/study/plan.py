@@ -42,15 +42,16 @@ class Rates:
 
     pretrain_s_per_step: float = 0.4  # one step of 16 sequences x 256 tokens
     pretrain_tokens_per_step: int = 16 * 256
-    # fitted to the headline sweep's seed 0 (2026-12-07; SFT of 8,000 sequences of 138 to 280
-    # tokens, PPO steps of 128 rollouts, 2,000 generations a checkpoint): within 10% of every
-    # cell's measured time but empty_cot's PPO, which it overestimates by a third
-    sft_s_per_token: float = 0.00021  # forward + backward
+    # fitted to the primed cells of the headline sweep's seed 0 (2026-12-07, commit 5898775:
+    # SFT of 8,000 sequences of 138 to 280 tokens, PPO steps of 128 rollouts, 2,000
+    # generations a checkpoint); it overestimates the short-answer cells' PPO (unprimed by a
+    # quarter, empty_cot by half), whose steps carry less padding than this rate assumes
+    sft_s_per_token: float = 0.000166  # forward + backward
     # the step-time factor of SFT's activation checkpointing (on by default; measured 0.76 s
     # against 0.61 s a step of 16 x 280 tokens on one thread)
     sft_recompute: float = 1.25
-    ppo_s_per_token: float = 0.0007  # rollout, log-probs, actor and critic updates
-    eval_s_per_token: float = 0.00022  # a generated token, batched
+    ppo_s_per_token: float = 0.00059  # rollout, log-probs, actor and critic updates
+    eval_s_per_token: float = 0.00015  # a generated token, batched
     base_response_tokens: int = 50  # the shipped base's mean response on the tiny task
 
 
