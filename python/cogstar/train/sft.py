@@ -173,8 +173,9 @@ def trainer_class(config: SFTConfig) -> type:
       model's), the loss is the plain log-softmax over the model's logits. TRL's default
       recomputes the LM head in tiles to spare memory on large vocabularies, which on the
       tiny model costs about a quarter of each SFT step on a CPU for nothing (the same loss
-      and gradients to float rounding; ``benches/bench_rl.py``). Anything else TRL's loss handles (MoE auxiliary loss,
-      label smoothing, DFT, sequence parallelism, a custom loss) keeps TRL's path.
+      and gradients to float rounding; ``benches/bench_rl.py``). Anything else TRL's loss
+      handles (MoE auxiliary loss, label smoothing, DFT, sequence parallelism, a custom
+      loss) keeps TRL's path.
     """
     from trl.trainer.sft_trainer import SFTTrainer
 
