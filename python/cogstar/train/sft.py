@@ -170,7 +170,8 @@ def trainer_class(config: SFTConfig) -> type:
 
     - ``batching = "by_length"`` draws its batches with :class:`LengthGroupedBatches`.
     - When a micro-batch's fp32 logits fit in 256 MiB (a small vocabulary such as the tiny
-      model's), the loss is the plain log-softmax over the model's logits. TRL's default
+      model's), the loss is the plain log-softmax over the model's logits, computed only
+      from the first position that predicts a completion token on. TRL's default
       recomputes the LM head in tiles to spare memory on large vocabularies, which on the
       tiny model costs about a quarter of each SFT step on a CPU for nothing (the same loss
       and gradients to float rounding; ``benches/bench_rl.py``). Anything else TRL's loss
@@ -219,7 +220,12 @@ def trainer_class(config: SFTConfig) -> type:
 
             labels = inputs["labels"]
             forward = {k: v for k, v in inputs.items() if k != "labels"}
-            logits = model(**forward, use_cache=False).logits
+            # logits only from the first position that predicts a labelled token (prompts
+            # are a third or more of a priming sequence)
+            labelled = (labels != -100).any(dim=0).nonzero()
+            first = int(labelled[0]) if len(labelled) else labels.shape[1] - 1
+            labels = labels[:, max(first - 1, 0) :]
+            logits = model(**forward, use_cache=False, logits_to_keep=labels.shape[1]).logits
             loss, logp = completion_loss(logits, labels, num_items_in_batch)
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes  # DDP averages the gradients

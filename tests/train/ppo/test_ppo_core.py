@@ -238,3 +238,105 @@ def test_a_micro_batch_drops_only_columns_that_are_padding_in_all_its_rows() -> 
     torch.testing.assert_close(lp_small[real], lp_full[real], atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(v_small[real], v_full[real], atol=1e-6, rtol=1e-5)
     assert _slice(batch, torch.arange(4)).response_ids.shape == (4, 20)
+
+
+def _repeated_prompts() -> tuple[object, object, object]:
+    """A tiny actor and critic, and a batch of 3 prompts x 2 samples (left-padded prompts of
+    different lengths, right-padded responses)."""
+    from transformers import AutoModelForCausalLM
+
+    from cogstar.train import tiny
+    from cogstar.train.ppo.critic import Critic
+    from cogstar.train.ppo.rollout import Batch
+
+    tok = tiny.tiny_tokenizer()
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(tiny.tiny_config(tok))
+    critic = Critic(AutoModelForCausalLM.from_config(tiny.tiny_config(tok)).model)
+    torch.nn.init.normal_(critic.value_head.weight)
+    prompt_len = torch.tensor([12, 12, 7, 7, 10, 10])
+    response_len = torch.tensor([4, 15, 6, 20, 1, 9])
+    pm = (torch.arange(14)[None] >= 14 - prompt_len[:, None]).long()
+    rm = (torch.arange(22)[None] < response_len[:, None]).float()
+    prompts = torch.randint(5, 300, (3, 14)).repeat_interleave(2, dim=0)
+    batch = Batch(
+        torch.where(pm > 0, prompts, 1),
+        pm,
+        torch.where(rm > 0, torch.randint(5, 300, rm.shape), 1),
+        rm,
+    )
+    return model, critic, batch
+
+
+def test_shared_prompts_give_the_full_pass_log_probs_values_and_gradients() -> None:
+    from cogstar.train.ppo.rollout import _distinct_prompts, token_logprobs
+
+    model, critic, batch = _repeated_prompts()
+    first, inverse = _distinct_prompts(batch)  # type: ignore[misc,arg-type]
+    assert sorted(first.tolist()) == [0, 2, 4]
+    assert inverse.tolist()[0::2] == inverse.tolist()[1::2]
+    real = batch.response_mask > 0  # type: ignore[attr-defined]
+
+    def run(share: bool) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        model.zero_grad()  # type: ignore[attr-defined]
+        critic.zero_grad()  # type: ignore[attr-defined]
+        lp, _ = token_logprobs(model, batch, 1.0, share_prompts=share)  # type: ignore[arg-type]
+        v = critic.response_values(batch, share_prompts=share)  # type: ignore[attr-defined]
+        (lp[real].sum() + v[real].square().sum()).backward()
+        params = [*model.parameters(), *critic.parameters()]  # type: ignore[attr-defined]
+        return lp.detach(), v.detach(), [p.grad.clone() for p in params]
+
+    lp_full, v_full, g_full = run(False)
+    lp_shared, v_shared, g_shared = run(True)
+    assert lp_shared.shape == lp_full.shape and v_shared.shape == v_full.shape
+    torch.testing.assert_close(lp_shared[real], lp_full[real], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(v_shared[real], v_full[real], atol=1e-5, rtol=1e-5)
+    for a, b in zip(g_shared, g_full, strict=True):  # sums in another order: rounding only
+        assert ((a - b).norm() / b.norm().clamp(min=1e-12)).item() < 1e-5
+
+
+def test_distinct_prompts_only_when_a_prompt_repeats() -> None:
+    from cogstar.train.ppo.rollout import Batch, _distinct_prompts
+
+    _, _, batch = _repeated_prompts()
+    assert isinstance(batch, Batch)
+    rows = torch.tensor([0, 2, 4])  # one sample of each prompt
+    single = Batch(
+        batch.prompt_ids[rows],
+        batch.prompt_mask[rows],
+        batch.response_ids[rows],
+        batch.response_mask[rows],
+    )
+    assert _distinct_prompts(single) is None
+
+
+def test_an_entropy_without_gradient_leaves_the_policy_gradient_alone() -> None:
+    from cogstar.train.ppo.rollout import token_logprobs
+
+    model, _, batch = _repeated_prompts()
+    grads = []
+    for entropy_grad in (True, False):
+        model.zero_grad()  # type: ignore[attr-defined]
+        lp, ent = token_logprobs(
+            model,
+            batch,
+            1.0,
+            with_entropy=True,
+            entropy_grad=entropy_grad,  # type: ignore[arg-type]
+        )
+        assert ent is not None and ent.requires_grad == entropy_grad
+        (lp.sum() + 0.0 * ent.sum()).backward()
+        grads.append([p.grad.clone() for p in model.parameters()])  # type: ignore[attr-defined]
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_mini_batches_hold_whole_prompts() -> None:
+    from cogstar.train.ppo.trainer import _prompt_order
+
+    torch.manual_seed(3)
+    order = _prompt_order(12, 4).tolist()
+    assert sorted(order) == list(range(12))
+    groups = [order[i : i + 4] for i in range(0, 12, 4)]
+    assert all(g == list(range(g[0], g[0] + 4)) and g[0] % 4 == 0 for g in groups)
+    assert len({tuple(_prompt_order(12, 4).tolist()) for _ in range(20)}) > 1

@@ -27,7 +27,11 @@ class PPOConfig(StageConfig):
     ``hf``: ``model.generate``, any model; ``vllm``: a colocated vLLM engine on GPU,
     ``vllm_gpu_memory`` its share of the GPU; under FSDP or ZeRO-3 the weights are gathered
     for it once a step). ``activation_checkpointing`` recomputes the actor's and the critic's
-    layers in the backward pass (an FSDP launch config can ask for the same). ``seed`` (sampling, mini-batch order, the puzzle order; the
+    layers in the backward pass (an FSDP launch config can ask for the same).
+    ``share_prompts`` computes each distinct prompt once per micro-batch instead of once per
+    sample, and the responses on its key/value cache (on one process without activation
+    checkpointing; elsewhere the full pass runs): the same log-probs and values up to float
+    rounding, at about two thirds of the cost on the tiny model. ``seed`` (sampling, mini-batch order, the puzzle order; the
     value head starts at zero) is derived from ``[experiment].seed`` in a study.
     """
 
@@ -60,6 +64,7 @@ class PPOConfig(StageConfig):
     rollout: Literal["fast", "hf", "vllm"] = "fast"
     vllm_gpu_memory: float = Field(default=0.3, gt=0, lt=1)
     activation_checkpointing: bool = False
+    share_prompts: bool = True
 
     def problems(self) -> list[Problem]:
         found = Found()

@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cogstar.train.ppo.rollout import Batch, after_prompt
+
 __all__ = ["Critic", "load_critic"]
 
 
@@ -34,10 +36,23 @@ class Critic(nn.Module):
         h = self.backbone(
             input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
         ).last_hidden_state
-        # the head's dtype: fp32 normally, bf16 when a DeepSpeed engine has cast the model
-        values: Tensor = self.value_head(h.to(self.value_head.weight.dtype)).float().squeeze(-1)
+        values = self._head(h)
         if prompt_len is not None:
             values = values[:, prompt_len - 1 : -1]
+        return values
+
+    def response_values(self, batch: Batch, *, share_prompts: bool = False) -> Tensor:
+        """Values ``[B, T]`` of the states before each response token of ``batch``;
+        ``share_prompts`` computes each distinct prompt once
+        (:func:`~cogstar.train.ppo.rollout.after_prompt`)."""
+        h = after_prompt(self.backbone, batch, "last_hidden_state") if share_prompts else None
+        if h is None:
+            return self(batch.input_ids, batch.attention_mask, batch.prompt_ids.shape[1])
+        return self._head(h)[:, :-1]
+
+    def _head(self, h: Tensor) -> Tensor:
+        # the head's dtype: fp32 normally, bf16 when a DeepSpeed engine has cast the model
+        values: Tensor = self.value_head(h.to(self.value_head.weight.dtype)).float().squeeze(-1)
         return values
 
     def save(self, out: str | Path, state_dict: dict[str, Tensor] | None = None) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "Batch",
     "HFRollout",
     "RolloutEngine",
+    "after_prompt",
     "decode_responses",
     "encode_prompts",
     "response_mask",
@@ -159,14 +160,77 @@ def decode_responses(tokenizer: Any, batch: Batch) -> list[str]:
 
 
 def _chunk_logprobs(
-    logits: Tensor, tokens: Tensor, temperature: float, with_entropy: bool
+    logits: Tensor, tokens: Tensor, temperature: float, with_entropy: bool, entropy_grad: bool
 ) -> tuple[Tensor, Tensor]:
     """Log-probabilities of ``tokens`` and the entropy, from one chunk of logits (fp32 here
-    only)."""
+    only); the entropy carries no gradient unless ``entropy_grad``."""
     logp = torch.log_softmax(logits.float() / temperature, dim=-1)
     lp = logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-    ent = -(logp.exp() * logp).sum(dim=-1) if with_entropy else lp.new_zeros(())
-    return lp, ent
+    if not with_entropy:
+        return lp, lp.new_zeros(())
+    source = logp if entropy_grad else logp.detach()
+    return lp, -(source.exp() * source).sum(dim=-1)
+
+
+def _distinct_prompts(batch: Batch) -> tuple[Tensor, Tensor] | None:
+    """``(first, inverse)``: one row index for each distinct prompt of ``batch``, and each
+    row's distinct prompt; None when no prompt repeats."""
+    rows = torch.cat([batch.prompt_ids, batch.prompt_mask.to(batch.prompt_ids.dtype)], dim=1)
+    _, inverse = torch.unique(rows, dim=0, return_inverse=True)
+    distinct = int(inverse.max()) + 1
+    if distinct == rows.shape[0]:
+        return None
+    order = torch.arange(rows.shape[0], device=rows.device)
+    first = torch.full((distinct,), rows.shape[0], dtype=torch.long, device=rows.device)
+    return first.scatter_reduce(0, inverse, order, reduce="amin"), inverse
+
+
+def _cache_argument(model: Any) -> str:
+    """The keyword that passes a key/value cache to ``model`` (transformers 5 renamed
+    ``past_key_values`` to ``cache``)."""
+    import inspect
+
+    forward = getattr(model, "forward", model)
+    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
+
+
+def after_prompt(model: Any, batch: Batch, field: str, **kwargs: Any) -> Tensor | None:
+    """``field`` of ``model``'s output at positions ``P-1 .. L-1`` (``[B, T+1, ...]``: the
+    last prompt token, then every response token), each distinct prompt computed once.
+
+    The PPO batch holds ``samples_per_prompt`` responses to each prompt; a full pass computes
+    every prompt that many times. Here the distinct prompts run once with a key/value cache,
+    the cache is copied out to their rows (autograd flows back through the copy into the one
+    prompt pass), and the responses run on it. Equal to the full pass up to float rounding.
+    Returns None when no prompt of ``batch`` repeats (the full pass costs the same).
+    ``kwargs`` go to the response pass (``logits_to_keep=0`` for a causal LM).
+    """
+    distinct = _distinct_prompts(batch)
+    if distinct is None:
+        return None
+    first, inverse = distinct
+    prompt_mask = batch.prompt_mask[first]
+    prompt_kwargs = {"logits_to_keep": 1} if "logits_to_keep" in kwargs else {}
+    head = model(
+        input_ids=batch.prompt_ids[first],
+        attention_mask=prompt_mask,
+        position_ids=(prompt_mask.cumsum(dim=1) - 1).clamp(min=0),
+        use_cache=True,
+        **prompt_kwargs,
+    )
+    cache = getattr(head, "cache", None) or head.past_key_values
+    cache.batch_select_indices(inverse)
+    mask = batch.attention_mask
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)[:, batch.prompt_ids.shape[1] :]
+    tail = model(
+        input_ids=batch.response_ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=True,
+        **{_cache_argument(model): cache},
+        **kwargs,
+    )
+    return torch.cat([getattr(head, field)[:, -1:][inverse], getattr(tail, field)], dim=1)
 
 
 def token_logprobs(
@@ -175,38 +239,44 @@ def token_logprobs(
     temperature: float = 1.0,
     with_entropy: bool = False,
     chunk: int = 128,
+    *,
+    entropy_grad: bool = True,
+    share_prompts: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     """Log-probabilities of the response tokens under ``model`` (logits / temperature).
 
-    Returns ``(logprobs [B, T], entropy [B, T] or None)``. Lean on memory: the model computes
-    logits only where a response token is predicted (``logits_to_keep``, positions
+    Returns ``(logprobs [B, T], entropy [B, T] or None)``; the entropy carries a gradient
+    only with ``entropy_grad`` (an entropy bonus of 0 needs none). Lean on memory: the model
+    computes logits only where a response token is predicted (``logits_to_keep``, positions
     ``P-1 .. L-2``), and the fp32 log-softmax runs ``chunk`` positions at a time, so the fp32
     ``[B, T, vocab]`` tensor never exists whole; under autograd each chunk is recomputed in
     the backward pass instead of kept (activation checkpointing of the softmax alone).
+    ``share_prompts`` computes each distinct prompt once (:func:`after_prompt`).
     """
     from torch.utils.checkpoint import checkpoint
 
-    input_ids = batch.input_ids
-    attn = batch.attention_mask
     width = batch.response_ids.shape[1]
-    position_ids = (attn.cumsum(dim=1) - 1).clamp(min=0)
-    logits = model(
-        input_ids=input_ids,
-        attention_mask=attn,
-        position_ids=position_ids,
-        logits_to_keep=width + 1,
-    ).logits[:, :-1]  # [B, T, V]: position P-1+t predicts response token t
+    shared = after_prompt(model, batch, "logits", logits_to_keep=0) if share_prompts else None
+    if shared is not None:
+        logits = shared[:, :-1]
+    else:
+        attn = batch.attention_mask
+        logits = model(
+            input_ids=batch.input_ids,
+            attention_mask=attn,
+            position_ids=(attn.cumsum(dim=1) - 1).clamp(min=0),
+            logits_to_keep=width + 1,
+        ).logits[:, :-1]  # [B, T, V]: position P-1+t predicts response token t
     grad = torch.is_grad_enabled() and logits.requires_grad
     lps, ents = [], []
     for start in range(0, width, chunk):
         part = logits[:, start : start + chunk]
         tokens = batch.response_ids[:, start : start + chunk]
+        args = (part, tokens, temperature, with_entropy, entropy_grad)
         if grad:
-            lp, ent = checkpoint(
-                _chunk_logprobs, part, tokens, temperature, with_entropy, use_reentrant=False
-            )
+            lp, ent = checkpoint(_chunk_logprobs, *args, use_reentrant=False)
         else:
-            lp, ent = _chunk_logprobs(part, tokens, temperature, with_entropy)
+            lp, ent = _chunk_logprobs(*args)
         lps.append(lp)
         ents.append(ent)
     return torch.cat(lps, dim=1), (torch.cat(ents, dim=1) if with_entropy else None)

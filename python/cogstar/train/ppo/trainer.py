@@ -103,6 +103,13 @@ def _order(n: int, seed: int, epoch: int) -> list[int]:
     return idx
 
 
+def _prompt_order(rows: int, samples: int) -> torch.Tensor:
+    """The rows of a step in a random order of prompts, each prompt's ``samples`` rows
+    together (they are consecutive in the batch), so that every mini-batch and micro-batch
+    holds whole prompts, as ``actor_minibatch_prompts`` says, and computes each one once."""
+    return (torch.randperm(rows // samples)[:, None] * samples + torch.arange(samples)).flatten()
+
+
 def _slice(batch: Batch, idx: Any) -> Batch:
     """Rows ``idx`` of ``batch``, without the columns that are padding in every one of them.
 
@@ -122,6 +129,14 @@ def _slice(batch: Batch, idx: Any) -> Batch:
         batch.response_ids[idx][:, :width],
         response_mask[:, :width],
     )
+
+
+def _values(critic: Any, batch: Batch, share: bool) -> torch.Tensor:
+    """The critic's values of ``batch``'s response states; ``share``: each distinct prompt
+    once (an unwrapped critic only)."""
+    if share:
+        return critic.response_values(batch, share_prompts=True)  # type: ignore[no-any-return]
+    return critic(batch.input_ids, batch.attention_mask, batch.prompt_ids.shape[1])  # type: ignore[no-any-return]
 
 
 def _widen(x: torch.Tensor, width: int) -> torch.Tensor:
@@ -265,6 +280,10 @@ def run_ppo(
             init_kwargs={"wandb": {"name": tracking.run_name, "dir": project_dir}},
         )
     engine = _engine(settings, model, tok, rank=rank, synced=dist.fsdp_launched() and world > 1)
+    # each distinct prompt once per micro-batch (rollout.after_prompt): one plain process,
+    # whose layers keep their activations (a key/value cache and recomputed layers don't mix)
+    share = settings.share_prompts and world == 1 and not deepspeed
+    share = share and not dist.fsdp_launched() and not settings.activation_checkpointing
     if resume is not None and hasattr(engine, "calls"):  # fast, vLLM: their seeds go on
         engine.calls = int(state.get("rollout_calls", 0))
     n = len(puzzles)
@@ -318,12 +337,12 @@ def run_ppo(
             old_lp, ref_lp, values = [], [], []
             for i in range(0, len(texts), settings.micro_batch):
                 mb = _slice(batch, slice(i, i + settings.micro_batch))
-                old_lp.append(_widen(token_logprobs(actor, mb, settings.temperature)[0], width))
+                lp = token_logprobs(actor, mb, settings.temperature, share_prompts=share)[0]
+                old_lp.append(_widen(lp, width))
                 with acc.autocast():  # the same arithmetic as the prepared actor
-                    ref = token_logprobs(reference, mb, settings.temperature)[0]
-                ref_lp.append(_widen(ref, width))
-                v = critic(mb.input_ids, mb.attention_mask, mb.prompt_ids.shape[1])
-                values.append(_widen(v, width))
+                    ref = token_logprobs(reference, mb, settings.temperature, share_prompts=share)
+                ref_lp.append(_widen(ref[0], width))
+                values.append(_widen(_values(critic, mb, share), width))
             old_logprobs = torch.cat(old_lp)
             ref_logprobs = torch.cat(ref_lp)
             old_values = torch.cat(values) * mask
@@ -343,7 +362,7 @@ def run_ppo(
         actor_gas = actor_mb // settings.micro_batch if deepspeed else 1  # check() made exact
         critic_gas = critic_mb // settings.micro_batch if deepspeed else 1
         for _ in range(settings.ppo_epochs):
-            perm = torch.randperm(rows)
+            perm = _prompt_order(rows, settings.samples_per_prompt)
             for s in range(0, rows, actor_mb):
                 idx = perm[s : s + actor_mb]
                 actor_opt.zero_grad(set_to_none=True)
@@ -351,7 +370,14 @@ def run_ppo(
                     sub = idx[m0 : m0 + settings.micro_batch]
                     mb = _slice(batch, sub)
                     w = mb.response_ids.shape[1]
-                    lp, ent = token_logprobs(actor, mb, settings.temperature, with_entropy=True)
+                    lp, ent = token_logprobs(
+                        actor,
+                        mb,
+                        settings.temperature,
+                        with_entropy=True,
+                        entropy_grad=settings.entropy_coef > 0,
+                        share_prompts=share,
+                    )
                     assert ent is not None
                     loss_pi, clipfrac = policy_loss(
                         lp,
@@ -375,7 +401,7 @@ def run_ppo(
                     sub = idx[m0 : m0 + settings.micro_batch]
                     mb = _slice(batch, sub)
                     w = mb.response_ids.shape[1]
-                    v = critic(mb.input_ids, mb.attention_mask, mb.prompt_ids.shape[1])
+                    v = _values(critic, mb, share)
                     loss_v, vclip = value_loss(
                         v,
                         old_values[sub, :w],
