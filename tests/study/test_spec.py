@@ -784,3 +784,16 @@ def test_a_spec_extends_another(tmp_path: Path) -> None:
     full.write_text('extends = "../base.toml"\n')
     with pytest.raises(ConfigError, match=r"extends: .* is a cycle"):
         load_spec(full)
+
+
+def test_plan_shares_the_cores_among_more_processes() -> None:
+    from cogstar.study.plan import _shared_cores
+
+    # three equal cells on two cores: two processes run two of them back to back,
+    # three processes run all three at two thirds of the speed
+    assert _shared_cores([3.0, 3.0, 3.0], jobs=2, cores=2) == pytest.approx(6.0)
+    assert _shared_cores([3.0, 3.0, 3.0], jobs=3, cores=2) == pytest.approx(4.5)
+    # a short cell starts when a process frees up, and gets a whole core once alone
+    assert _shared_cores([4.0, 2.0, 1.0], jobs=2, cores=2) == pytest.approx(4.0)
+    assert _shared_cores([4.0, 2.0, 1.0], jobs=3, cores=1) == pytest.approx(7.0)
+    assert _shared_cores([], jobs=2, cores=2) == 0.0

@@ -139,16 +139,20 @@ def test_activation_checkpointing_is_asked_once(
     assert asked(SFTConfig()) is True
 
 
+@pytest.mark.parametrize("recompute", [True, False])
 def test_the_plain_loss_equals_trls_loss_and_gradients(
-    tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_dir: Path, monkeypatch: pytest.MonkeyPatch, recompute: bool
 ) -> None:
     """With a small vocabulary SFT takes the log-softmax over the model's logits instead of
     TRL's tiled LM head: on the same batch both give the same loss, gradients and token
-    accuracy; above the logits budget (here set to 0) TRL's own loss runs."""
+    accuracy; above the logits budget (here set to 0) TRL's own loss runs. Without
+    activation checkpointing the plain loss also runs the shared preamble once."""
     from cogstar.train import sft
 
     records = build_priming_set("all_strategies", priming_puzzles(8, seed=4))
-    config = SFTConfig(global_batch=4, micro_batch=4, max_length=512)
+    config = SFTConfig(
+        global_batch=4, micro_batch=4, max_length=512, activation_checkpointing=recompute
+    )
     results = {}
     for path, budget in (("plain", sft._FULL_LOGITS_BYTES), ("trl", 0)):
         monkeypatch.setattr(sft, "_FULL_LOGITS_BYTES", budget)
@@ -161,6 +165,7 @@ def test_the_plain_loss_equals_trls_loss_and_gradients(
         )
         assert trainer._plain_loss() == (path == "plain")
         batch = next(iter(trainer.get_train_dataloader()))
+        assert sft._common_prefix(batch["input_ids"], batch["attention_mask"]) > 20
         loss = trainer.compute_loss(model, dict(batch))
         loss.backward()
         grads = [p.grad.clone() for p in model.parameters()]
@@ -186,3 +191,36 @@ def test_completion_loss_counts_only_labelled_tokens() -> None:
     assert logp.shape == (2, 4, 7)
     # over the labelled tokens of a whole optimizer step (here twice as many) it halves
     assert completion_loss(logits, labels, 12)[0].item() == pytest.approx(expected.item() / 2)
+
+
+def test_a_shared_prefix_runs_once_with_the_same_logits_and_gradients(tiny_dir: Path) -> None:
+    from cogstar.train import sft
+
+    model, _ = models.load_policy(tiny_dir, dtype="float32")
+    torch.manual_seed(0)
+    ids = torch.randint(5, 300, (3, 30))
+    ids[:, :12] = ids[0, :12]  # a 12-token preamble in every row
+    ids[1, 12] = ids[0, 12]  # row 1 shares one more, row 2 does not
+    mask = torch.ones_like(ids)
+    mask[1, 25:] = 0  # right padding
+    ids[1, 25:] = 1
+    assert sft._common_prefix(ids, mask) == 12
+    out = []
+    for shared in (False, True):
+        model.zero_grad()
+        forward = {"input_ids": ids, "attention_mask": mask}
+        if shared:
+            logits = sft.prefix_shared_logits(model, forward, 10)
+        else:
+            logits = model(**forward, use_cache=False, logits_to_keep=10).logits
+        real = mask[:, -10:] > 0
+        logits[real].logsumexp(-1).sum().backward()
+        out.append((logits.detach(), [p.grad.clone() for p in model.parameters()]))
+    (full, g_full), (part, g_part) = out
+    assert part.shape == full.shape == (3, 10, full.shape[-1])
+    real = mask[:, -10:] > 0
+    torch.testing.assert_close(part[real], full[real], atol=1e-5, rtol=1e-5)
+    for a, b in zip(g_part, g_full, strict=True):  # summed in another order: rounding only
+        assert ((a - b).norm() / b.norm().clamp(min=1e-12)).item() < 1e-5
+    # no prefix to share, or one row: the plain pass
+    assert sft._common_prefix(torch.tensor([[1, 2], [3, 2]]), torch.ones(2, 2)) == 0

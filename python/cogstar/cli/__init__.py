@@ -233,8 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         metavar="N",
-        help="run the cells in N processes of (cores / N) threads each, after the shared "
-        "work (on a CPU, small models train faster this way; default 1)",
+        help="run the cells in N processes of (cores / N) threads each (one when N is over "
+        "the cores, which they then share), after the shared work (on a CPU, small models "
+        "train faster this way; default 1)",
     )
     run.set_defaults(run=study.run)
 

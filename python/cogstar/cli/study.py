@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--jobs {args.jobs}: give at least 1 process")
     if args.dry_run:
         spec = load_spec(args.spec, args.set)
-        render_plan(plan(spec, cells=args.cell), console, jobs=args.jobs)
+        cores = os.cpu_count() if args.jobs > 1 else None
+        render_plan(plan(spec, cells=args.cell), console, jobs=args.jobs, cores=cores)
         return _memory(spec, args.cell)
     if args.json_log:
         mode = "json"

@@ -9,6 +9,11 @@ costs at most one cell's imbalance), forwards their progress lines as they come,
 the report when all are done. The children share the run directory as concurrent ``--cell`` jobs do (one
 lock per cell), so a child that fails or is stopped loses nothing finished, and rerunning the
 same command resumes every cell.
+
+N may exceed the cores: the processes then share them, one thread each. That pays when a
+few long cells would otherwise leave a core idle at the end (three primed cells on two
+cores: with ``--jobs 2`` two of them run one after the other, with ``--jobs 3`` all three
+run at two thirds of the speed and both cores stay busy).
 """
 
 from __future__ import annotations

@@ -112,14 +112,30 @@ class Plan:
             loads[k] += cost[name]
         return [sorted(g, key=names.index) for g in groups if g]
 
-    def wall_seconds(self, jobs: int = 1) -> float | None:
+    def wall_seconds(self, jobs: int = 1, cores: int | None = None) -> float | None:
         """The estimated wall time with the cells in ``jobs`` processes of one thread each
-        (what the rates were measured with): the shared stages, then the busiest process."""
+        (what the rates were measured with) on ``cores`` cores (``jobs`` when None): the
+        shared stages, then the cells as ``cogstar run --jobs`` runs them, the longest first,
+        each to the next free process; processes beyond the cores share them evenly."""
         if self.seconds is None:
             return None
         cost = self.cell_seconds()
         shared = sum(s.seconds or 0.0 for s in self.stages if s.cell is None and not s.skipped)
-        return shared + max((sum(cost[n] for n in g) for g in self.groups(jobs)), default=0.0)
+        return shared + _shared_cores(sorted(cost.values(), reverse=True), jobs, cores or jobs)
+
+
+def _shared_cores(work: Sequence[float], jobs: int, cores: int) -> float:
+    """When the last of ``work`` (seconds of one core each, in the order they start) ends,
+    with at most ``jobs`` running at once and ``cores`` cores shared evenly among them."""
+    waiting, running, now = list(work), [], 0.0
+    while waiting or running:
+        while waiting and len(running) < jobs:
+            running.append(waiting.pop(0))
+        speed = min(1.0, cores / len(running))
+        step = min(running)
+        now += step / speed
+        running = [left - step for left in running if left - step > 1e-9]
+    return now
 
 
 def _shared_stages(cells: Sequence[Cell], rates: Rates) -> list[Stage]:
@@ -375,7 +391,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def render_plan(plan: Plan, console: Console, jobs: int = 1) -> None:
+def render_plan(plan: Plan, console: Console, jobs: int = 1, cores: int | None = None) -> None:
     """Print ``plan`` as Rich tables: the cells, then every stage with its cost, and the wall
     time with ``jobs`` processes."""
     from rich.table import Table
@@ -412,12 +428,10 @@ def render_plan(plan: Plan, console: Console, jobs: int = 1) -> None:
     stages.add_section()
     stages.add_row("total", "", "", "", _count(plan.tokens), total, style="bold")
     console.print(stages)
-    wall = plan.wall_seconds(jobs)
+    wall = plan.wall_seconds(jobs, cores)
     if jobs > 1 and wall is not None:
-        console.print(
-            f"with --jobs {jobs}: about {_duration(wall)} (the busiest of "
-            f"{len(plan.groups(jobs))} processes)"
-        )
+        where = f" on {cores} cores" if cores else ""
+        console.print(f"with --jobs {jobs}{where}: about {_duration(wall)}")
     console.print(
         "tokens: RL and evaluation at their length limits (upper bounds), priming and SFT "
         "from a sample of the traces; times are estimated for "

@@ -34,8 +34,10 @@ __all__ = [
     "DTYPES",
     "EOS",
     "PAD",
+    "cache_argument",
     "load_policy",
     "load_tokenizer",
+    "output_cache",
     "token_counter",
     "torch_dtype",
 ]
@@ -155,3 +157,18 @@ def load_policy(
     if device is not None:
         model.to(device)  # type: ignore[arg-type]  # in place for modules
     return model, tok
+
+
+def cache_argument(model: Any) -> str:
+    """The keyword that passes a key/value cache to ``model`` (transformers 5 renamed
+    ``past_key_values`` to ``cache``)."""
+    import inspect
+
+    forward = getattr(model, "forward", model)
+    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
+
+
+def output_cache(output: Any) -> Any:
+    """The key/value cache of a model's output (``cache`` or, before transformers 5,
+    ``past_key_values``)."""
+    return getattr(output, "cache", None) or output.past_key_values

@@ -165,6 +165,47 @@ def completion_loss(logits: Any, labels: Any, items: Any = None) -> tuple[Any, A
     return -(picked * keep).sum() / torch.as_tensor(items).clamp(min=1), logp
 
 
+def _common_prefix(ids: Any, mask: Any) -> int:
+    """How many leading columns hold, in every row, row 0's (real) token."""
+    same = ((ids == ids[:1]) & (mask > 0)).all(dim=0)
+    return int(same.long().cumprod(dim=0).sum())
+
+
+def prefix_shared_logits(model: Any, forward: dict[str, Any], keep: int) -> Any:
+    """``model(**forward).logits`` of the last ``keep`` positions, with the leading tokens
+    that every row shares (the prompt's preamble, a sixth of a priming sequence on the tiny
+    model) run once and their key/value cache copied to every row; autograd flows back
+    through the copy. Equal to one pass over the batch up to float rounding. Right-padded
+    rows only (TRL's collator); anything but ids, mask and positions runs the plain pass."""
+    import torch
+
+    from cogstar.train.models import cache_argument, output_cache
+
+    ids = forward["input_ids"]
+    mask = forward.get("attention_mask")
+    if mask is None:
+        mask = torch.ones_like(ids)
+    shared = min(_common_prefix(ids, mask), ids.shape[1] - keep)
+    plain = set(forward) - {"input_ids", "attention_mask", "position_ids"}
+    if shared < 2 or ids.shape[0] == 1 or plain:
+        return model(**forward, use_cache=False, logits_to_keep=keep).logits
+    positions = forward.get("position_ids")
+    head = model(
+        input_ids=ids[:1, :shared],
+        attention_mask=mask[:1, :shared],
+        **({"position_ids": positions[:1, :shared]} if positions is not None else {}),
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    cache = output_cache(head)
+    cache.batch_repeat_interleave(ids.shape[0])
+    rest = {"input_ids": ids[:, shared:], "attention_mask": mask}
+    if positions is not None:
+        rest["position_ids"] = positions[:, shared:]
+    rest[cache_argument(model)] = cache
+    return model(**rest, use_cache=True, logits_to_keep=keep).logits
+
+
 def trainer_class(config: SFTConfig) -> type:
     """TRL's ``SFTTrainer`` with two changes.
 
@@ -225,7 +266,10 @@ def trainer_class(config: SFTConfig) -> type:
             labelled = (labels != -100).any(dim=0).nonzero()
             first = int(labelled[0]) if len(labelled) else labels.shape[1] - 1
             labels = labels[:, max(first - 1, 0) :]
-            logits = model(**forward, use_cache=False, logits_to_keep=labels.shape[1]).logits
+            if self.accelerator.num_processes == 1 and not self.args.gradient_checkpointing:
+                logits = prefix_shared_logits(model, forward, labels.shape[1])
+            else:
+                logits = model(**forward, use_cache=False, logits_to_keep=labels.shape[1]).logits
             loss, logp = completion_loss(logits, labels, num_items_in_batch)
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes  # DDP averages the gradients

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from cogstar.errors import ArgumentError
+from cogstar.train.models import cache_argument, output_cache
 
 __all__ = [
     "Batch",
@@ -185,15 +186,6 @@ def _distinct_prompts(batch: Batch) -> tuple[Tensor, Tensor] | None:
     return first.scatter_reduce(0, inverse, order, reduce="amin"), inverse
 
 
-def _cache_argument(model: Any) -> str:
-    """The keyword that passes a key/value cache to ``model`` (transformers 5 renamed
-    ``past_key_values`` to ``cache``)."""
-    import inspect
-
-    forward = getattr(model, "forward", model)
-    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
-
-
 def after_prompt(model: Any, batch: Batch, field: str, **kwargs: Any) -> Tensor | None:
     """``field`` of ``model``'s output at positions ``P-1 .. L-1`` (``[B, T+1, ...]``: the
     last prompt token, then every response token), each distinct prompt computed once.
@@ -218,7 +210,7 @@ def after_prompt(model: Any, batch: Batch, field: str, **kwargs: Any) -> Tensor 
         use_cache=True,
         **prompt_kwargs,
     )
-    cache = getattr(head, "cache", None) or head.past_key_values
+    cache = output_cache(head)
     cache.batch_select_indices(inverse)
     mask = batch.attention_mask
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)[:, batch.prompt_ids.shape[1] :]
@@ -227,7 +219,7 @@ def after_prompt(model: Any, batch: Batch, field: str, **kwargs: Any) -> Tensor 
         attention_mask=mask,
         position_ids=positions,
         use_cache=True,
-        **{_cache_argument(model): cache},
+        **{cache_argument(model): cache},
         **kwargs,
     )
     return torch.cat([getattr(head, field)[:, -1:][inverse], getattr(tail, field)], dim=1)
