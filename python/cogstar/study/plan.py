@@ -31,7 +31,8 @@ __all__ = ["TINY_CPU_RATES", "Plan", "Rates", "Stage", "plan", "render_plan", "t
 @dataclass(frozen=True)
 class Rates:
     """Measured wall-time rates of the embedded tiny model, in seconds per token on one CPU
-    thread (each process of ``cogstar run --jobs 2`` on a 2-core VM); pass your own to
+    thread (measured with ``cogstar run --jobs 3`` on a 2-core VM, so they include what three
+    processes sharing two cores lose to switching, about 5%); pass your own to
     :func:`plan` to refine the estimate. A stage's time is its rate times the tokens it
     processes: SFT its sequences' prompt and completion tokens, PPO its rollouts' prompt and
     response tokens (GRPO is estimated with the PPO rate), evaluation the tokens it
@@ -42,16 +43,17 @@ class Rates:
 
     pretrain_s_per_step: float = 0.4  # one step of 16 sequences x 256 tokens
     pretrain_tokens_per_step: int = 16 * 256
-    # fitted to the primed cells of the headline sweep's seed 0 (2026-12-07, commit 5898775:
-    # SFT of 8,000 sequences of 138 to 280 tokens, PPO steps of 128 rollouts, 2,000
-    # generations a checkpoint); it overestimates the short-answer cells' PPO (unprimed by a
-    # quarter, empty_cot by half), whose steps carry less padding than this rate assumes
-    sft_s_per_token: float = 0.000166  # forward + backward
+    # fitted to the primed cells of the headline sweep's seed 0 (2026-12-07, commit a1b2229,
+    # --jobs 3 on 2 cores: each stage's seconds times 2/3, the share of a core it had; SFT of
+    # 8,000 sequences of 138 to 280 tokens, PPO steps of 128 rollouts, 2,000 generations a
+    # checkpoint); it overestimates the short-answer cells' PPO (unprimed and empty_cot by
+    # about half), whose steps carry less padding and more shared prompt than it assumes
+    sft_s_per_token: float = 0.000146  # forward + backward
     # the step-time factor of SFT's activation checkpointing (on by default; measured 0.76 s
     # against 0.61 s a step of 16 x 280 tokens on one thread)
     sft_recompute: float = 1.25
-    ppo_s_per_token: float = 0.00059  # rollout, log-probs, actor and critic updates
-    eval_s_per_token: float = 0.00015  # a generated token, batched
+    ppo_s_per_token: float = 0.00049  # rollout, log-probs, actor and critic updates
+    eval_s_per_token: float = 0.00017  # a generated token, batched
     base_response_tokens: int = 50  # the shipped base's mean response on the tiny task
 
 
@@ -436,6 +438,6 @@ def render_plan(plan: Plan, console: Console, jobs: int = 1, cores: int | None =
         "tokens: RL and evaluation at their length limits (upper bounds), priming and SFT "
         "from a sample of the traces; times are estimated for "
         "the tiny model only, from cogstar.study.plan.TINY_CPU_RATES (seconds per token on one "
-        "thread, measured with --jobs 2 on a 2-core CPU; one process using every core may be "
+        "thread, measured with --jobs 3 on a 2-core CPU; one process using every core may be "
         "somewhat faster than the total)"
     )
