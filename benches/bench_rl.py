@@ -12,10 +12,12 @@ the same run):
 - one PPO step (``run_ppo`` from start-up to its last checkpoint, divided by its steps) at the
   headline sweep's shape (16 prompts x 4 samples, 128 tokens, 4 steps, a checkpoint at step
   4) and at the demo's (32 x 4, 200 tokens, 2 steps, the shipped base), ``rollout = "hf"``
-  and ``"fast"``; extra_info has the per-phase means;
+  and ``"fast"``, and ``"fast"`` with ``share_prompts = false`` (every sample's prompt run
+  again in the log-prob, value and update passes); extra_info has the per-phase means;
 - SFT on the ``all_strategies`` priming set (400 records, as in the sweep): one epoch at
   batch 16, ``batching = "random"`` and ``"by_length"``, and ``"by_length"`` without
-  activation checkpointing; extra_info has real tokens/s;
+  activation checkpointing, with the shared preamble run once (the default there), run in
+  every row, and with TRL's loss; extra_info has real tokens/s;
 - the peak resident memory of one log-prob pass (a subprocess each, RSS sampled every 0.5 ms
   during the pass, growth over its start): every position's logits and fp32 log-softmax over
   the vocabulary against ``token_logprobs`` (response positions only, the fp32 softmax in
@@ -142,13 +144,15 @@ SHAPES = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("rollout", ["hf", "fast"])
+@pytest.mark.parametrize("rollout", ["hf", "fast", "fast-unshared"])
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_ppo_step(benchmark, primed: Path, tmp_path: Path, shape: str, rollout: str) -> None:
     from cogstar.train.ppo.config import PPOConfig
     from cogstar.train.ppo.trainer import run_ppo
 
-    config = PPOConfig(**SHAPES[shape], rollout=rollout, dtype="float32")  # type: ignore[arg-type]
+    engine, _, unshared = rollout.partition("-")
+    settings: dict[str, Any] = {**SHAPES[shape], "rollout": engine, "share_prompts": not unshared}
+    config = PPOConfig(**settings, dtype="float32")
     policy = primed if shape == "headline" else tiny.packaged_dir()
     puzzles = _puzzles(512)
     benchmark.group = f"one PPO step, {shape} shape (start-up and checkpoints included)"
@@ -179,12 +183,14 @@ def test_ppo_step(benchmark, primed: Path, tmp_path: Path, shape: str, rollout: 
         ("random", True, "plain"),
         ("by_length", True, "plain"),
         ("by_length", False, "plain"),
+        ("by_length", False, "unshared"),
         ("by_length", False, "trl"),
     ],
     ids=[
         "random",
         "by_length",
         "by_length-no-checkpointing",
+        "by_length-no-checkpointing-unshared-preamble",
         "by_length-no-checkpointing-trl-loss",
     ],
 )
@@ -202,6 +208,8 @@ def test_sft_epoch(
 
     if loss == "trl":  # no logits budget: TRL's tiled LM-head loss, as before cogstar's own
         monkeypatch.setattr(sft, "_FULL_LOGITS_BYTES", 0)
+    if loss == "unshared":  # no common prefix found: every row runs the preamble itself
+        monkeypatch.setattr(sft, "_common_prefix", lambda ids, mask: 0)
 
     config = SFTConfig(
         epochs=1,
