@@ -129,7 +129,8 @@ class Plan:
 def _shared_cores(work: Sequence[float], jobs: int, cores: int) -> float:
     """When the last of ``work`` (seconds of one core each, in the order they start) ends,
     with at most ``jobs`` running at once and ``cores`` cores shared evenly among them."""
-    waiting, running, now = list(work), [], 0.0
+    waiting, now = list(work), 0.0
+    running: list[float] = []
     while waiting or running:
         while waiting and len(running) < jobs:
             running.append(waiting.pop(0))

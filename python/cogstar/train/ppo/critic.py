@@ -47,7 +47,8 @@ class Critic(nn.Module):
         (:func:`~cogstar.train.ppo.rollout.after_prompt`)."""
         h = after_prompt(self.backbone, batch, "last_hidden_state") if share_prompts else None
         if h is None:
-            return self(batch.input_ids, batch.attention_mask, batch.prompt_ids.shape[1])
+            values: Tensor = self(batch.input_ids, batch.attention_mask, batch.prompt_ids.shape[1])
+            return values
         return self._head(h)[:, :-1]
 
     def _head(self, h: Tensor) -> Tensor:

@@ -282,8 +282,8 @@ def run_ppo(
     engine = _engine(settings, model, tok, rank=rank, synced=dist.fsdp_launched() and world > 1)
     # each distinct prompt once per micro-batch (rollout.after_prompt): one plain process,
     # whose layers keep their activations (a key/value cache and recomputed layers don't mix)
-    share = settings.share_prompts and world == 1 and not deepspeed
-    share = share and not dist.fsdp_launched() and not settings.activation_checkpointing
+    shared = settings.share_prompts and world == 1 and not deepspeed
+    shared = shared and not dist.fsdp_launched() and not settings.activation_checkpointing
     if resume is not None and hasattr(engine, "calls"):  # fast, vLLM: their seeds go on
         engine.calls = int(state.get("rollout_calls", 0))
     n = len(puzzles)
@@ -337,12 +337,12 @@ def run_ppo(
             old_lp, ref_lp, values = [], [], []
             for i in range(0, len(texts), settings.micro_batch):
                 mb = _slice(batch, slice(i, i + settings.micro_batch))
-                lp = token_logprobs(actor, mb, settings.temperature, share_prompts=share)[0]
+                lp = token_logprobs(actor, mb, settings.temperature, share_prompts=shared)[0]
                 old_lp.append(_widen(lp, width))
                 with acc.autocast():  # the same arithmetic as the prepared actor
-                    ref = token_logprobs(reference, mb, settings.temperature, share_prompts=share)
+                    ref = token_logprobs(reference, mb, settings.temperature, share_prompts=shared)
                 ref_lp.append(_widen(ref[0], width))
-                values.append(_widen(_values(critic, mb, share), width))
+                values.append(_widen(_values(critic, mb, shared), width))
             old_logprobs = torch.cat(old_lp)
             ref_logprobs = torch.cat(ref_lp)
             old_values = torch.cat(values) * mask
@@ -376,7 +376,7 @@ def run_ppo(
                         settings.temperature,
                         with_entropy=True,
                         entropy_grad=settings.entropy_coef > 0,
-                        share_prompts=share,
+                        share_prompts=shared,
                     )
                     assert ent is not None
                     loss_pi, clipfrac = policy_loss(
@@ -401,7 +401,7 @@ def run_ppo(
                     sub = idx[m0 : m0 + settings.micro_batch]
                     mb = _slice(batch, sub)
                     w = mb.response_ids.shape[1]
-                    v = _values(critic, mb, share)
+                    v = _values(critic, mb, shared)
                     loss_v, vclip = value_loss(
                         v,
                         old_values[sub, :w],
