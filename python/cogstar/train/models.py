@@ -34,10 +34,9 @@ __all__ = [
     "DTYPES",
     "EOS",
     "PAD",
-    "cache_argument",
+    "cached_prefix",
     "load_policy",
     "load_tokenizer",
-    "output_cache",
     "token_counter",
     "torch_dtype",
 ]
@@ -159,16 +158,21 @@ def load_policy(
     return model, tok
 
 
-def cache_argument(model: Any) -> str:
-    """The keyword that passes a key/value cache to ``model`` (transformers 5 renamed
-    ``past_key_values`` to ``cache``)."""
+def cached_prefix(
+    model: Any, head: dict[str, Any], rows: Any, tail: dict[str, Any]
+) -> tuple[Any, Any]:
+    """``model``'s outputs on ``head`` (prefixes, run once with a key/value cache) and on
+    ``tail`` (the rest of each row, on the cache of prefix ``rows[i]``).
+
+    How PPO runs each distinct prompt once for its samples and SFT the preamble every row
+    shares: the cache is copied out to the rows, and autograd flows back through the copy
+    into the one prefix pass. Not under activation checkpointing (HF turns the cache off).
+    """
     import inspect
 
+    out = model(**head, use_cache=True)
+    cache = getattr(out, "cache", None) or out.past_key_values  # renamed in transformers 5
+    cache.batch_select_indices(rows)
     forward = getattr(model, "forward", model)
-    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
-
-
-def output_cache(output: Any) -> Any:
-    """The key/value cache of a model's output (``cache`` or, before transformers 5,
-    ``past_key_values``)."""
-    return getattr(output, "cache", None) or output.past_key_values
+    keyword = "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
+    return out, model(**tail, use_cache=True, **{keyword: cache})

@@ -179,7 +179,7 @@ def prefix_shared_logits(model: Any, forward: dict[str, Any], keep: int) -> Any:
     rows only (TRL's collator); anything but ids, mask and positions runs the plain pass."""
     import torch
 
-    from cogstar.train.models import cache_argument, output_cache
+    from cogstar.train.models import cached_prefix
 
     ids = forward["input_ids"]
     mask = forward.get("attention_mask")
@@ -189,21 +189,10 @@ def prefix_shared_logits(model: Any, forward: dict[str, Any], keep: int) -> Any:
     plain = set(forward) - {"input_ids", "attention_mask", "position_ids"}
     if shared < 2 or ids.shape[0] == 1 or plain:
         return model(**forward, use_cache=False, logits_to_keep=keep).logits
-    positions = forward.get("position_ids")
-    head = model(
-        input_ids=ids[:1, :shared],
-        attention_mask=mask[:1, :shared],
-        **({"position_ids": positions[:1, :shared]} if positions is not None else {}),
-        use_cache=True,
-        logits_to_keep=1,
-    )
-    cache = output_cache(head)
-    cache.batch_repeat_interleave(ids.shape[0])
-    rest = {"input_ids": ids[:, shared:], "attention_mask": mask}
-    if positions is not None:
-        rest["position_ids"] = positions[:, shared:]
-    rest[cache_argument(model)] = cache
-    return model(**rest, use_cache=True, logits_to_keep=keep).logits
+    head = {k: v[:1, :shared] for k, v in forward.items()} | {"logits_to_keep": 1}
+    tail = {k: v[:, shared:] for k, v in forward.items()} | {"attention_mask": mask}
+    rows = torch.zeros(ids.shape[0], dtype=torch.long, device=ids.device)
+    return cached_prefix(model, head, rows, tail | {"logits_to_keep": keep})[1].logits
 
 
 def trainer_class(config: SFTConfig) -> type:

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from cogstar.errors import ArgumentError
-from cogstar.train.models import cache_argument, output_cache
+from cogstar.train.models import cached_prefix
 
 __all__ = [
     "Batch",
@@ -202,25 +202,22 @@ def after_prompt(model: Any, batch: Batch, field: str, **kwargs: Any) -> Tensor 
         return None
     first, inverse = distinct
     prompt_mask = batch.prompt_mask[first]
-    prompt_kwargs = {"logits_to_keep": 1} if "logits_to_keep" in kwargs else {}
-    head = model(
-        input_ids=batch.prompt_ids[first],
-        attention_mask=prompt_mask,
-        position_ids=(prompt_mask.cumsum(dim=1) - 1).clamp(min=0),
-        use_cache=True,
-        **prompt_kwargs,
-    )
-    cache = output_cache(head)
-    cache.batch_select_indices(inverse)
     mask = batch.attention_mask
-    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)[:, batch.prompt_ids.shape[1] :]
-    tail = model(
-        input_ids=batch.response_ids,
-        attention_mask=mask,
-        position_ids=positions,
-        use_cache=True,
-        **{cache_argument(model): cache},
-        **kwargs,
+    head, tail = cached_prefix(
+        model,
+        {
+            "input_ids": batch.prompt_ids[first],
+            "attention_mask": prompt_mask,
+            "position_ids": (prompt_mask.cumsum(dim=1) - 1).clamp(min=0),
+            **({"logits_to_keep": 1} if "logits_to_keep" in kwargs else {}),
+        },
+        inverse,
+        {
+            "input_ids": batch.response_ids,
+            "attention_mask": mask,
+            "position_ids": (mask.cumsum(dim=1) - 1).clamp(min=0)[:, batch.prompt_ids.shape[1] :],
+            **kwargs,
+        },
     )
     return torch.cat([getattr(head, field)[:, -1:][inverse], getattr(tail, field)], dim=1)
 
